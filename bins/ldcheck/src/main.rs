@@ -1,0 +1,5 @@
+#![forbid(unsafe_code)]
+
+fn main() {
+    dockhand::run::main("ldcheck", ldcheck::run)
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install what building and testing dockhand needs on a fresh Debian machine:
+# the Rust musl targets (through rustup) and Debian packages. Idempotent:
+# only what is missing is installed.
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+need_pkgs=()
+want() { # want PACKAGE [COMMAND-OR-FILE]
+    local pkg=$1 probe=${2:-}
+    if [[ -n $probe ]]; then
+        if [[ $probe == /* ]]; then [[ -e $probe ]] && return 0; else command -v "$probe" >/dev/null 2>&1 && return 0; fi
+    fi
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' && [[ -n $probe ]] && return 0
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' && [[ -z $probe ]] && return 0
+    need_pkgs+=("$pkg")
+}
+
+want qemu-user-static /usr/bin/qemu-aarch64-static
+want busybox-static /bin/busybox
+want debootstrap debootstrap
+want binutils readelf
+want gcc gcc
+want libcap2-bin capsh
+want util-linux setpriv
+want procps ps
+want redis-server redis-server
+want postgresql /usr/lib/postgresql
+want python3 /usr/bin/python3
+want iproute2 ip
+want curl curl
+
+if ((${#need_pkgs[@]})); then
+    if [[ $(id -u) != 0 ]]; then
+        say "missing Debian packages: ${need_pkgs[*]} (run as root, or install them)"; exit 1
+    fi
+    say "installing Debian packages: ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    # Debian's postgresql package starts a cluster; the tests run their own.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+        pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+            pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+        done
+    fi
+fi
+
+# Redis and PostgreSQL from Debian may have been started as services; the
+# tests start their own on free loopback ports, so these do not matter.
+exit 0

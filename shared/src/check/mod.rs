@@ -1,0 +1,117 @@
+//! One check engine for every target kind. A check makes one attempt, bounded
+//! by a deadline, and says what it saw: `Ok(detail)` when the target is up
+//! (`detail` is e.g. the HTTP status) and `Err(reason)` when it is not.
+
+pub mod http;
+pub mod postgres;
+pub mod redis;
+
+use crate::net;
+use crate::target::Target;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+/// Options that only some target kinds use.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub http: http::Options,
+}
+
+/// One attempt at `target`, finished or abandoned by `deadline`.
+pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<String, String> {
+    match target {
+        Target::Tcp { host, port } => net::connect(host, *port, deadline).map(|_| "connected".to_string()),
+        Target::Unix { path } => unix_connect(path, deadline).map(|_| "connected".to_string()),
+        Target::File { path } => file_exists(path),
+        Target::Http(url) => http::check(url, deadline, &opts.http),
+        Target::Postgres {
+            host,
+            port,
+            user,
+            database,
+        } => postgres::check(host, *port, user.as_deref(), database.as_deref(), deadline),
+        Target::Redis { host, port, password } => redis::check(host, *port, password.as_deref(), deadline),
+    }
+}
+
+/// Connect to a unix stream socket. A connect on a unix socket does not block
+/// on a slow server the way TCP can (the kernel answers at once: accepted,
+/// queued, refused or EAGAIN when the backlog is full), so the deadline only
+/// needs checking before it.
+pub fn unix_connect(path: &std::path::Path, deadline: Instant) -> Result<UnixStream, String> {
+    if Instant::now() >= deadline {
+        return Err("timed out".into());
+    }
+    UnixStream::connect(path).map_err(|e| net::describe(&e))
+}
+
+/// A file target is up when the path exists. It is not followed if it is a
+/// symlink: a dangling link counts as present only as a link.
+fn file_exists(path: &std::path::Path) -> Result<String, String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(path) {
+            Ok(_) => Ok("exists".into()),
+            Err(_) => Err("dangling symlink".into()),
+        },
+        Ok(_) => Ok("exists".into()),
+        Err(e) => Err(net::describe(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(2)
+    }
+
+    #[test]
+    fn file_target() {
+        let dir = std::env::temp_dir().join(format!("dockhand-check-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("ready");
+        let t = Target::File { path: f.clone() };
+        assert_eq!(
+            check(&t, soon(), &Options::default()).unwrap_err(),
+            "no such file or directory"
+        );
+        std::fs::write(&f, "x").unwrap();
+        assert!(check(&t, soon(), &Options::default()).is_ok());
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &link).unwrap();
+        let t = Target::File { path: link };
+        assert_eq!(
+            check(&t, soon(), &Options::default()).unwrap_err(),
+            "dangling symlink"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unix_target() {
+        let dir = std::env::temp_dir().join(format!("dockhand-unix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.sock");
+        let t = Target::Unix { path: p.clone() };
+        assert!(check(&t, soon(), &Options::default()).is_err());
+        let _l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        assert_eq!(check(&t, soon(), &Options::default()).unwrap(), "connected");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn passed_deadline_times_out() {
+        let t = Target::Tcp {
+            host: "127.0.0.1".into(),
+            port: 9,
+        };
+        assert_eq!(
+            check(&t, Instant::now(), &Options::default()).unwrap_err(),
+            "timed out"
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The one poll loop: wait for every target in parallel, each on its own
+//! thread, retrying with a backoff that starts at 25 ms and grows to the
+//! interval (with jitter), each attempt bounded, all under one overall
+//! deadline. SIGTERM and SIGINT end the wait promptly when asked to.
+
+use crate::check::{self, Options};
+use crate::clock::{Clock, Deadline, SystemClock};
+use crate::target::Target;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Exponential backoff with jitter: 25 ms, ~50 ms, ~100 ms ... up to `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    pub const START: Duration = Duration::from_millis(25);
+
+    pub fn new(max: Duration, seed: u64) -> Self {
+        Backoff {
+            next: Self::START.min(max),
+            max,
+            rng: seed | 1,
+        }
+    }
+
+    /// The next delay: the current step with +-20% jitter, never above `max`.
+    pub fn next_delay(&mut self) -> Duration {
+        // xorshift64: jitter only needs to spread clients apart, not be secure.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let frac = (self.rng % 401) as f64 / 1000.0 - 0.2; // -0.2 ..= +0.2
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        base.mul_f64(1.0 + frac).min(self.max)
+    }
+}
+
+/// How to wait.
+#[derive(Clone, Debug)]
+pub struct WaitOptions {
+    /// Overall deadline; zero waits forever.
+    pub timeout: Duration,
+    /// Largest delay between attempts at one target.
+    pub interval: Duration,
+    /// Bound on one attempt.
+    pub attempt_timeout: Duration,
+    /// Report the targets still down this often (None: never).
+    pub progress_every: Option<Duration>,
+    /// End the wait on SIGTERM/SIGINT (blocks them in this process; `exec`
+    /// restores the signal mask for the command).
+    pub handle_signals: bool,
+    pub check: Options,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            timeout: Duration::from_secs(60),
+            interval: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(2),
+            progress_every: Some(Duration::from_secs(5)),
+            handle_signals: true,
+            check: Options::default(),
+        }
+    }
+}
+
+/// What the caller is told while waiting.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A target answered; `after` is measured from the start of the wait.
+    Up {
+        target: &'a Target,
+        after: Duration,
+        detail: &'a str,
+    },
+    /// Still waiting: the targets not yet up, each with its last error.
+    StillDown {
+        elapsed: Duration,
+        down: Vec<(&'a Target, &'a str)>,
+    },
+}
+
+/// Why the wait ended without every target up.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The deadline passed; each target still down with its last error.
+    Timeout(Vec<(String, String)>),
+    /// A signal arrived.
+    Signal(i32),
+    /// The caller's `cancel` said stop.
+    Cancelled,
+}
+
+enum Msg {
+    Up(usize, String),
+    Down(usize, String),
+    Signal(i32),
+}
+
+/// Wait for all `targets`. `cancel`, when given, is asked a few times a second.
+pub fn wait_all(
+    targets: &[Target],
+    opts: &WaitOptions,
+    cancel: Option<&dyn Fn() -> bool>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<(), Stop> {
+    wait_all_with(targets, opts, cancel, on_event, Arc::new(SystemClock))
+}
+
+/// `wait_all` with an injectable clock (tests use a fast one).
+pub fn wait_all_with(
+    targets: &[Target],
+    opts: &WaitOptions,
+    cancel: Option<&dyn Fn() -> bool>,
+    on_event: &mut dyn FnMut(Event<'_>),
+    clock: Arc<dyn Clock>,
+) -> Result<(), Stop> {
+    let start = clock.now();
+    let overall = Deadline::after(start, opts.timeout);
+    let (tx, rx) = mpsc::channel::<Msg>();
+
+    if opts.handle_signals {
+        crate::sys::signal::spawn_waiter(&[libc::SIGTERM, libc::SIGINT], {
+            let tx = tx.clone();
+            move |sig| {
+                let _ = tx.send(Msg::Signal(sig));
+            }
+        })
+        .map_err(|_| Stop::Signal(0))?;
+    }
+
+    for (i, t) in targets.iter().enumerate() {
+        let t = t.clone();
+        let tx = tx.clone();
+        let clock = clock.clone();
+        let o = opts.clone();
+        let seed = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(7)
+            ^ std::process::id() as u64)
+            ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let mut backoff = Backoff::new(o.interval, seed);
+                loop {
+                    let now = clock.now();
+                    if overall.passed(now) {
+                        return;
+                    }
+                    let attempt = overall.min(Deadline::at(now + o.attempt_timeout));
+                    let until = attempt.instant().unwrap_or(now + o.attempt_timeout);
+                    match check::check(&t, until, &o.check) {
+                        Ok(detail) => {
+                            let _ = tx.send(Msg::Up(i, detail));
+                            return;
+                        }
+                        Err(e) => {
+                            if tx.send(Msg::Down(i, e)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let now = clock.now();
+                    if overall.passed(now) {
+                        return;
+                    }
+                    clock.sleep(overall.cap(now, backoff.next_delay()));
+                }
+            })
+            .map_err(|_| Stop::Cancelled)?;
+    }
+    drop(tx);
+
+    let mut up = vec![false; targets.len()];
+    let mut last: Vec<String> = vec!["not tried yet".into(); targets.len()];
+    let mut remaining = targets.len();
+    let tick = if cancel.is_some() {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(3600)
+    };
+    let mut next_progress = opts.progress_every.map(|p| start + p);
+
+    while remaining > 0 {
+        let now = clock.now();
+        if overall.passed(now) {
+            let down = (0..targets.len())
+                .filter(|&i| !up[i])
+                .map(|i| (targets[i].to_string(), last[i].clone()))
+                .collect();
+            return Err(Stop::Timeout(down));
+        }
+        if let Some(np) = next_progress {
+            if now >= np {
+                let down = (0..targets.len())
+                    .filter(|&i| !up[i])
+                    .map(|i| (&targets[i], last[i].as_str()))
+                    .collect();
+                on_event(Event::StillDown {
+                    elapsed: now - start,
+                    down,
+                });
+                next_progress = opts.progress_every.map(|p| np + p);
+            }
+        }
+        let mut wake = overall.cap(now, tick);
+        if let Some(np) = next_progress {
+            wake = wake.min(np.saturating_duration_since(now));
+        }
+        match rx.recv_timeout(wake.max(Duration::from_millis(1))) {
+            Ok(Msg::Up(i, detail)) => {
+                if !up[i] {
+                    up[i] = true;
+                    remaining -= 1;
+                    let after = clock.now().saturating_duration_since(start);
+                    on_event(Event::Up {
+                        target: &targets[i],
+                        after,
+                        detail: &detail,
+                    });
+                }
+            }
+            Ok(Msg::Down(i, e)) => last[i] = e,
+            Ok(Msg::Signal(n)) => return Err(Stop::Signal(n)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Every worker ended: they only do that when up or past the
+                // deadline, so sleep until the deadline check above fires.
+                if remaining > 0 {
+                    clock.sleep(overall.cap(clock.now(), Duration::from_millis(10)));
+                }
+            }
+        }
+        if let Some(c) = cancel {
+            if c() {
+                return Err(Stop::Cancelled);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// When the last attempt started, in a form for messages.
+pub fn since(start: Instant) -> Duration {
+    start.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn backoff_grows_to_the_interval_with_jitter() {
+        let mut b = Backoff::new(Duration::from_secs(1), 42);
+        let first = b.next_delay();
+        assert!(
+            first >= Duration::from_millis(20) && first <= Duration::from_millis(30),
+            "{first:?}"
+        );
+        let mut last = first;
+        for _ in 0..20 {
+            last = b.next_delay();
+            assert!(last <= Duration::from_secs(1));
+        }
+        assert!(last >= Duration::from_millis(800), "{last:?}");
+    }
+
+    fn quiet() -> WaitOptions {
+        WaitOptions {
+            progress_every: None,
+            handle_signals: false,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn all_targets_up_reports_each_once() {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ts = [
+            Target::parse(&a.local_addr().unwrap().to_string()).unwrap(),
+            Target::parse(&b.local_addr().unwrap().to_string()).unwrap(),
+        ];
+        let mut ups = 0;
+        wait_all(&ts, &quiet(), None, &mut |e| {
+            if let Event::Up { .. } = e {
+                ups += 1
+            }
+        })
+        .unwrap();
+        assert_eq!(ups, 2);
+    }
+
+    #[test]
+    fn timeout_lists_what_is_down_with_its_error() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let ts = [Target::parse(&format!("127.0.0.1:{port}")).unwrap()];
+        let o = WaitOptions {
+            timeout: Duration::from_millis(300),
+            ..quiet()
+        };
+        let r = wait_all(&ts, &o, None, &mut |_| {});
+        assert_eq!(
+            r,
+            Err(Stop::Timeout(vec![(
+                format!("tcp://127.0.0.1:{port}"),
+                "connection refused".into()
+            )]))
+        );
+    }
+
+    #[test]
+    fn a_target_that_comes_up_later_is_seen() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let l = TcpListener::bind(addr).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            drop(l);
+        });
+        let ts = [Target::parse(&addr.to_string()).unwrap()];
+        let o = WaitOptions {
+            timeout: Duration::from_secs(10),
+            ..quiet()
+        };
+        assert_eq!(wait_all(&ts, &o, None, &mut |_| {}), Ok(()));
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn cancel_stops_the_wait() {
+        let ts = [Target::parse("file:///nonexistent/dockhand/never").unwrap()];
+        let o = WaitOptions {
+            timeout: Duration::ZERO,
+            ..quiet()
+        };
+        let r = wait_all(&ts, &o, Some(&|| true), &mut |_| {});
+        assert_eq!(r, Err(Stop::Cancelled));
+    }
+}

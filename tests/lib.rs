@@ -1,0 +1,166 @@
+//! Helpers for the integration tests: where the real binaries are, temporary
+//! directories, and the skip rule. A test that needs root, Docker, qemu or a
+//! server prints why it is skipped; under CI (CI=true) it fails instead, so
+//! nothing is silently skipped where it must run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Whether this run is CI (CI=true), where nothing may be skipped.
+pub fn ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// Directory holding the binaries under test: $DOCKHAND_BIN_DIR, else
+/// dist/x86_64 (what `make dist` builds).
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("DOCKHAND_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("dist/x86_64"))
+}
+
+/// Path of one tool's binary; panics with the fix when it is missing.
+pub fn bin(tool: &str) -> PathBuf {
+    let p = bin_dir().join(tool);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make dist` (or set DOCKHAND_BIN_DIR)",
+        p.display()
+    );
+    p
+}
+
+/// Call when a requirement is missing: under CI this fails the test; else it
+/// prints why the test is skipped and returns, so the caller can `return`.
+pub fn skip(test: &str, why: &str) {
+    if ci() {
+        panic!("{test}: cannot run under CI=true: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// True when `cmd` runs (found in PATH and exits 0 with these args).
+pub fn have(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Require root; returns false (after printing or panicking, see `skip`).
+pub fn need_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    skip(test, "needs root (namespaces, chroot, chown, setuid)");
+    false
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("dockhand-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run a command and capture everything.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Build a minimal root filesystem for chroot tests: busybox-static with its
+/// applets under /bin, the dockhand binaries under /usr/local/bin, and the
+/// given /etc/passwd and /etc/group. Returns None (after `skip`) when
+/// busybox-static is not installed.
+pub fn busybox_root(test: &str, passwd: &str, group: &str) -> Option<TempDir> {
+    let bb = Path::new("/bin/busybox");
+    if !bb.is_file() {
+        skip(
+            test,
+            "needs busybox-static (/bin/busybox); `make test` installs it",
+        );
+        return None;
+    }
+    let root = TempDir::new("root");
+    for d in ["bin", "etc", "tmp", "proc", "dev", "usr/local/bin", "data"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(bb, root.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "cat", "id", "sleep", "ls", "true", "false", "kill", "echo", "stat", "ps", "touch", "mkdir",
+        "ln", "env", "grep", "wc", "readlink", "chmod", "rm",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    for tool in ["runas", "healthcheck", "waitfor", "ready", "ldcheck"] {
+        let src = bin_dir().join(tool);
+        if src.is_file() {
+            std::fs::copy(&src, root.join("usr/local/bin").join(tool)).unwrap();
+        }
+    }
+    std::fs::write(root.join("etc/passwd"), passwd).unwrap();
+    std::fs::write(root.join("etc/group"), group).unwrap();
+    std::fs::set_permissions(
+        root.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    Some(root)
+}
