@@ -2,5 +2,8 @@
 //! inside a small safe function with a `// SAFETY:` comment. The binaries
 //! carry `#![forbid(unsafe_code)]`.
 
+pub mod fs;
+pub mod notify;
+pub mod privs;
 pub mod process;
 pub mod signal;

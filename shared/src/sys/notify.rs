@@ -1,0 +1,1 @@
+//! Readiness notification: sd_notify datagrams and s6 notification fds. Owned by the ready work.

@@ -1,0 +1,1 @@
+//! Privileges: setgroups/setgid/setuid, read-back, capabilities, no_new_privs, subreaper. Owned by the runas work.

@@ -1,0 +1,4 @@
+//! Integration tests for runas. See tests/lib.rs for the skip rule.
+
+#[allow(unused_imports)]
+use dockhand_tests::*;
