@@ -13,7 +13,7 @@ shift
 extra=$(IFS=,; echo "$*")
 stamp="$dest/.dockhand-rootfs-ok"
 . /etc/os-release
-suite=${VERSION_CODENAME:?cannot tell this machine's Debian release from /etc/os-release}
+suite=${VERSION_CODENAME:?cannot tell the Debian release from /etc/os-release}
 
 if [[ -f $stamp ]] && [[ $(cat "$stamp") == "$suite:$extra" ]]; then
     exit 0
