@@ -30,6 +30,9 @@ want postgresql /usr/lib/postgresql
 want python3 /usr/bin/python3
 want iproute2 ip
 want curl curl
+want time /usr/bin/time
+want python3-pip /usr/lib/python3/dist-packages/pip
+want docker-compose docker-compose
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) != 0 ]]; then

@@ -193,7 +193,7 @@ pub fn merge_env(tool: &str, own: &[String], flags: &[Flag], env: &dyn Env) -> R
     let mut injected = Vec::new();
     for f in flags {
         let long = format!("--{}", f.name);
-        if own.iter().any(|a| *a == long) {
+        if own.contains(&long) {
             continue;
         }
         let var = env_name(tool, f.name);
@@ -417,6 +417,7 @@ mod tests {
         assert!(t.init);
         assert_eq!(t.grace, Some(std::time::Duration::from_secs(2)));
         assert_eq!(t.user, "app");
+        assert!(t.chown.is_empty());
         assert_eq!(sp.command, s(&["sh", "-c", "x"]));
     }
 

@@ -57,6 +57,11 @@ pub struct WaitOptions {
     /// restores the signal mask for the command).
     pub handle_signals: bool,
     pub check: Options,
+    /// Retry at least this often while an attempt fails in a way that costs
+    /// the target nothing (see `is_cheap_refusal`), however far the backoff
+    /// has grown, so a port that starts listening is seen within this much.
+    /// `None`: the backoff alone decides.
+    pub refused_retry: Option<Duration>,
 }
 
 impl Default for WaitOptions {
@@ -68,6 +73,7 @@ impl Default for WaitOptions {
             progress_every: Some(Duration::from_secs(5)),
             handle_signals: true,
             check: Options::default(),
+            refused_retry: None,
         }
     }
 }
@@ -159,12 +165,14 @@ pub fn wait_all_with(
                     }
                     let attempt = overall.min(Deadline::at(now + o.attempt_timeout));
                     let until = attempt.instant().unwrap_or(now + o.attempt_timeout);
+                    let cheap;
                     match check::check(&t, until, &o.check) {
                         Ok(detail) => {
                             let _ = tx.send(Msg::Up(i, detail));
                             return;
                         }
                         Err(e) => {
+                            cheap = is_cheap_refusal(&e);
                             if tx.send(Msg::Down(i, e)).is_err() {
                                 return;
                             }
@@ -174,7 +182,11 @@ pub fn wait_all_with(
                     if overall.passed(now) {
                         return;
                     }
-                    clock.sleep(overall.cap(now, backoff.next_delay()));
+                    let mut delay = backoff.next_delay();
+                    if let Some(fast) = o.refused_retry.filter(|_| cheap) {
+                        delay = delay.min(fast);
+                    }
+                    clock.sleep(overall.cap(now, delay));
                 }
             })
             .map_err(|_| Stop::Cancelled)?;
@@ -248,6 +260,14 @@ pub fn wait_all_with(
         }
     }
     Ok(())
+}
+
+/// Whether a check error is one the target pays nothing for, so retrying it
+/// often is harmless: the kernel refused the connection (nothing listens
+/// yet), or the socket or file is not there yet. Name lookups, timeouts and
+/// the service's own "not ready" answers are not: those stay on the backoff.
+pub fn is_cheap_refusal(err: &str) -> bool {
+    err.starts_with("connection refused") || err == "no such file or directory"
 }
 
 /// When the last attempt started, in a form for messages.
@@ -340,6 +360,66 @@ mod tests {
         };
         assert_eq!(wait_all(&ts, &o, None, &mut |_| {}), Ok(()));
         h.join().unwrap();
+    }
+
+    /// A clock whose sleeps return at once and move its time forward, and
+    /// which records every sleep.
+    struct Recording {
+        base: Instant,
+        offset: std::sync::Mutex<(Duration, Vec<Duration>)>,
+    }
+
+    impl Clock for Recording {
+        fn now(&self) -> Instant {
+            self.base + self.offset.lock().unwrap().0
+        }
+        fn sleep(&self, d: Duration) {
+            let mut g = self.offset.lock().unwrap();
+            g.0 += d;
+            g.1.push(d);
+        }
+    }
+
+    fn sleeps_while_refused(refused_retry: Option<Duration>) -> Vec<Duration> {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let ts = [Target::parse(&format!("127.0.0.1:{port}")).unwrap()];
+        let o = WaitOptions {
+            timeout: Duration::from_secs(5),
+            interval: Duration::from_secs(1),
+            refused_retry,
+            ..quiet()
+        };
+        let clock = Arc::new(Recording {
+            base: Instant::now(),
+            offset: Default::default(),
+        });
+        let r = wait_all_with(&ts, &o, None, &mut |_| {}, clock.clone());
+        assert!(matches!(r, Err(Stop::Timeout(_))), "{r:?}");
+        let sleeps = clock.offset.lock().unwrap().1.clone();
+        sleeps
+    }
+
+    #[test]
+    fn refused_connections_are_retried_at_the_refused_pace() {
+        let fast = sleeps_while_refused(Some(Duration::from_millis(50)));
+        assert!(fast.len() >= 60, "{} attempts in 5 s", fast.len());
+        assert!(fast.iter().all(|d| *d <= Duration::from_millis(50)), "{fast:?}");
+        // Without it, the backoff grows to the interval.
+        let slow = sleeps_while_refused(None);
+        assert!(slow.len() < 20, "{} attempts in 5 s", slow.len());
+        assert!(slow.iter().any(|d| *d >= Duration::from_millis(800)), "{slow:?}");
+    }
+
+    #[test]
+    fn cheap_refusals() {
+        assert!(is_cheap_refusal("connection refused"));
+        assert!(is_cheap_refusal("connection refused (127.0.0.1:5)"));
+        assert!(is_cheap_refusal("no such file or directory"));
+        for e in ["timed out", "cannot resolve db: name does not resolve", "status 503", "redis said: LOADING"] {
+            assert!(!is_cheap_refusal(e), "{e}");
+        }
     }
 
     #[test]

@@ -1,4 +1,796 @@
-//! Integration tests for healthcheck. See tests/lib.rs for the skip rule.
+//! Integration tests for healthcheck: the real static binary against real
+//! loopback servers built here from std listeners, and PID 1 in a PID
+//! namespace. See tests/lib.rs for the skip rule.
 
-#[allow(unused_imports)]
 use dockhand_tests::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Requests the server has seen, in order.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// Read one request head (up to the blank line), bounded by a timeout.
+fn read_request(s: &mut TcpStream) -> String {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A server on `addr` (port 0) answering every connection on its own thread
+/// with `respond`. Returns the port and the requests seen.
+fn serve_on<F>(addr: &str, respond: F) -> Option<(u16, Seen)>
+where
+    F: Fn(&mut TcpStream, &str) + Send + Sync + 'static,
+{
+    let l = TcpListener::bind(addr).ok()?;
+    let port = l.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let seen2 = seen.clone();
+    let respond = Arc::new(respond);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let respond = respond.clone();
+            let seen = seen2.clone();
+            std::thread::spawn(move || {
+                let req = read_request(&mut s);
+                seen.lock().unwrap().push(req.clone());
+                respond(&mut s, &req);
+            });
+        }
+    });
+    Some((port, seen))
+}
+
+fn serve<F>(respond: F) -> (u16, Seen)
+where
+    F: Fn(&mut TcpStream, &str) + Send + Sync + 'static,
+{
+    serve_on("127.0.0.1:0", respond).expect("bind 127.0.0.1")
+}
+
+/// A server that answers every request with `reply`.
+fn fixed(reply: &'static str) -> (u16, Seen) {
+    serve(move |s, _| {
+        let _ = s.write_all(reply.as_bytes());
+    })
+}
+
+fn hc(args: &[&str]) -> Output {
+    run(Command::new(bin("healthcheck")).args(args))
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A port nothing listens on.
+fn dead_port() -> u16 {
+    free_port()
+}
+
+#[test]
+fn statuses_follow_the_kubernetes_rule() {
+    for (reply, want_code, want) in [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0, "-> 200 in "),
+        ("HTTP/1.1 204 No Content\r\n\r\n", 0, "-> 204 in "),
+        (
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            1,
+            "-> status 404",
+        ),
+        (
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+            1,
+            "-> status 500",
+        ),
+    ] {
+        let (port, _) = fixed(reply);
+        let url = format!("http://127.0.0.1:{port}/health");
+        let o = hc(&[&url]);
+        assert_eq!(code(&o), want_code, "{reply:?}: {o:?}");
+        let line = stdout(&o);
+        let prefix = if want_code == 0 {
+            "healthy: GET "
+        } else {
+            "unhealthy: GET "
+        };
+        assert!(line.starts_with(&format!("{prefix}{url} {want}")), "{line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+    }
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    // The Location points at a dead port: following it would fail.
+    let dead = dead_port();
+    let (port, seen) = serve(move |s, _| {
+        let r =
+            format!("HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:{dead}/\r\nContent-Length: 0\r\n\r\n");
+        let _ = s.write_all(r.as_bytes());
+    });
+    let o = hc(&[&format!("http://127.0.0.1:{port}/old")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(stdout(&o).contains("-> 301 in "), "{o:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn status_flag_overrides_the_rule() {
+    let (port, _) = fixed("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(code(&hc(&["--status", "200,404", &url])), 0);
+    let (port, _) = fixed("HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n");
+    let o = hc(&["--status", "200-299", &format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stdout(&o).contains("status 301"), "{o:?}");
+}
+
+#[test]
+fn refused_is_unhealthy() {
+    let url = format!("http://127.0.0.1:{}/health", dead_port());
+    let o = hc(&[&url]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("unhealthy: GET {url} -> connection refused")
+    );
+}
+
+#[test]
+fn accept_then_silence_is_bounded_by_the_timeout() {
+    let (port, _) = serve(|_s, _| std::thread::sleep(Duration::from_secs(30)));
+    let t = Instant::now();
+    let o = hc(&["--timeout", "1s", &format!("http://127.0.0.1:{port}/")]);
+    let took = t.elapsed();
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stdout(&o).contains("-> timed out after 1s"), "{o:?}");
+    assert!(took >= Duration::from_millis(900), "gave up early: {took:?}");
+    assert!(took < Duration::from_secs(6), "deadline did not hold: {took:?}");
+}
+
+#[test]
+fn trickling_server_is_bounded_by_the_timeout() {
+    // Headers one byte at a time, then a body one byte at a time.
+    let (port, _) = serve(|s, _| {
+        for b in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+            .iter()
+            .chain([b'x'; 1000].iter())
+        {
+            if s.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    for args in [
+        vec!["--timeout", "1s", &url],
+        vec!["--timeout", "6s", "--body-contains", "never", &url],
+    ] {
+        let t = Instant::now();
+        let o = hc(&args);
+        let took = t.elapsed();
+        assert_eq!(code(&o), 1, "{o:?}");
+        assert!(stdout(&o).contains("timed out after"), "{o:?}");
+        let limit = if args[1] == "1s" { 6 } else { 12 };
+        assert!(
+            took < Duration::from_secs(limit),
+            "deadline did not hold: {took:?}"
+        );
+    }
+}
+
+/// Peak RSS in KiB of one healthcheck run, measured by GNU time.
+fn peak_rss(test: &str, args: &[&str]) -> Option<(Output, u64)> {
+    if !Path::new("/usr/bin/time").is_file() {
+        skip(
+            test,
+            "needs /usr/bin/time (Debian package time; scripts/setup.sh installs it)",
+        );
+        return None;
+    }
+    let dir = TempDir::new("rss");
+    let f = dir.join("rss");
+    let o = run(Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&f)
+        .arg(bin("healthcheck"))
+        .args(args));
+    // GNU time puts "Command exited with non-zero status 1" before the number.
+    let text = std::fs::read_to_string(&f).unwrap();
+    let kib = text.lines().last().and_then(|l| l.trim().parse().ok());
+    let kib = kib.unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
+    Some((o, kib))
+}
+
+#[test]
+fn huge_bodies_are_read_only_to_64k() {
+    let big = |s: &mut TcpStream, head: &str| {
+        let _ = s.write_all(head.as_bytes());
+        let block = [b'a'; 65536];
+        for _ in 0..160 {
+            if s.write_all(&block).is_err() {
+                return;
+            }
+        }
+    };
+    let (p10m, _) = serve(move |s, _| big(s, "HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n"));
+    // Announces 4 GiB, sends 10 MiB: a client trusting the length would try to hold it.
+    let (p4g, _) = serve(move |s, _| big(s, "HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\n\r\n"));
+    for port in [p10m, p4g] {
+        let url = format!("http://127.0.0.1:{port}/");
+        let Some((o, kib)) = peak_rss(
+            "huge_bodies_are_read_only_to_64k",
+            &["--timeout", "10s", "--body-contains", "needle", &url],
+        ) else {
+            return;
+        };
+        assert_eq!(code(&o), 1, "{o:?}");
+        assert!(
+            stdout(&o).contains("body does not contain \"needle\" (first 64 KiB read)"),
+            "{o:?}"
+        );
+        assert!(kib < 8 * 1024, "peak RSS {kib} KiB for a huge body");
+        // Without --body-contains the body is not read at all.
+        let (o, kib) = peak_rss("huge_bodies_are_read_only_to_64k", &[&url]).unwrap();
+        assert_eq!(code(&o), 0, "{o:?}");
+        assert!(kib < 8 * 1024, "peak RSS {kib} KiB");
+    }
+}
+
+#[test]
+fn body_contains_reads_plain_and_chunked_bodies() {
+    let (port, _) = fixed("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}");
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(code(&hc(&["--body-contains", "\"ok\"", &url])), 0);
+    let o = hc(&["--body-contains", "degraded", &url]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("body does not contain \"degraded\""), "{o:?}");
+    // The text spans two chunks, so it is only found when chunks are decoded.
+    let (port, _) =
+        fixed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nsta-\r\n5\r\nready\r\n0\r\n\r\n");
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(code(&hc(&["--body-contains", "sta-ready", &url])), 0);
+    assert_eq!(code(&hc(&["--body-contains", "4\r\n", &url])), 1);
+}
+
+#[test]
+fn headers_are_sent() {
+    let (port, seen) = fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let o = hc(&[
+        "--header",
+        "Authorization: Bearer s3cret",
+        "--header=X-Probe: 1",
+        &format!("http://127.0.0.1:{port}/h?x=1"),
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let req = seen.lock().unwrap()[0].clone();
+    assert!(req.starts_with("GET /h?x=1 HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")), "{req}");
+    assert!(req.contains("\r\nAuthorization: Bearer s3cret\r\n"), "{req}");
+    assert!(req.contains("\r\nX-Probe: 1\r\n"), "{req}");
+    let o = hc(&["--header", "X: a\nY: b", &format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code(&o), 2, "{o:?}");
+}
+
+#[test]
+fn ipv6_literal() {
+    let Some((port, _)) = serve_on("[::1]:0", |s, _| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    }) else {
+        return skip("ipv6_literal", "cannot bind [::1] (no IPv6 loopback here)");
+    };
+    let o = hc(&[&format!("http://[::1]:{port}/")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let o = hc(&[&format!("tcp://[::1]:{port}")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
+#[test]
+fn every_address_of_a_name_is_tried() {
+    use std::net::ToSocketAddrs;
+    let (port, _) = fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let o = hc(&[&format!("http://localhost:{port}/")]);
+    assert_eq!(code(&o), 0, "listener on 127.0.0.1 only: {o:?}");
+    // Where localhost also resolves to ::1, a listener on ::1 only must work too.
+    let v6 = ("localhost", 1)
+        .to_socket_addrs()
+        .map(|mut a| a.any(|a| a.is_ipv6()))
+        .unwrap_or(false);
+    if v6 {
+        if let Some((port, _)) = serve_on("[::1]:0", |s, _| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }) {
+            let o = hc(&[&format!("http://localhost:{port}/")]);
+            assert_eq!(code(&o), 0, "listener on ::1 only: {o:?}");
+        }
+    }
+}
+
+#[test]
+fn proxy_variables_are_ignored() {
+    let (port, _) = fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let proxy = format!("http://127.0.0.1:{}", dead_port());
+    let mut cmd = Command::new(bin("healthcheck"));
+    for v in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"] {
+        cmd.env(v, &proxy);
+    }
+    let o = run(cmd
+        .env_remove("no_proxy")
+        .env_remove("NO_PROXY")
+        .arg(format!("http://127.0.0.1:{port}/")));
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
+#[test]
+fn http_over_a_unix_socket() {
+    use std::os::unix::net::UnixListener;
+    let dir = TempDir::new("hc-unix");
+    let sock = dir.join("app.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let seen: Seen = Arc::default();
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut b = [0u8; 4096];
+            let n = s.read(&mut b).unwrap_or(0);
+            seen2
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&b[..n]).into_owned());
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nready");
+        }
+    });
+    let sp = sock.to_str().unwrap();
+    let o = hc(&[
+        "--unix-socket",
+        sp,
+        "--body-contains",
+        "ready",
+        "http://localhost/health",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "healthy: GET http://localhost/health via unix://{sp} -> 200"
+        )),
+        "{o:?}"
+    );
+    assert!(seen.lock().unwrap()[0].starts_with("GET /health HTTP/1.1\r\nHost: localhost\r\n"));
+    let o = hc(&[&format!("unix://{sp}")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let o = hc(&[
+        "--unix-socket",
+        dir.join("none.sock").to_str().unwrap(),
+        "http://localhost/",
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stdout(&o).contains("no such file or directory"), "{o:?}");
+}
+
+#[test]
+fn unix_socket_with_a_full_backlog_is_bounded_by_the_timeout() {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = TempDir::new("hc-backlog");
+    let sock = dir.join("hung.sock");
+    // A server that never accepts: connects succeed until the backlog is full,
+    // then a plain blocking connect waits for room.
+    let _l = UnixListener::bind(&sock).unwrap();
+    let made = Arc::new(AtomicUsize::new(0));
+    let (made2, sock2) = (made.clone(), sock.clone());
+    std::thread::spawn(move || {
+        let mut keep = Vec::new();
+        while let Ok(s) = UnixStream::connect(&sock2) {
+            keep.push(s);
+            made2.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let mut last = usize::MAX;
+    while made.load(Ordering::SeqCst) != last {
+        last = made.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let t = Instant::now();
+    let o = hc(&[
+        "--timeout",
+        "1s",
+        "--unix-socket",
+        sock.to_str().unwrap(),
+        "http://localhost/",
+    ]);
+    let took = t.elapsed();
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stdout(&o).contains("-> timed out after 1s"), "{o:?}");
+    assert!(took < Duration::from_secs(6), "deadline did not hold: {took:?}");
+}
+
+#[test]
+fn file_and_tcp_targets() {
+    let dir = TempDir::new("hc-file");
+    let f = dir.join("ready");
+    let url = format!("file://{}", f.display());
+    let o = hc(&[&url]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("unhealthy: {url} -> no such file or directory")
+    );
+    std::fs::write(&f, "").unwrap();
+    let o = hc(&[&url]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(
+        stdout(&o).starts_with(&format!("healthy: {url} -> exists in ")),
+        "{o:?}"
+    );
+    let (port, _) = fixed("");
+    let o = hc(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(
+        stdout(&o).starts_with(&format!("healthy: tcp://127.0.0.1:{port} -> connected in ")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--timeout", "soon", "h:1"][..],
+        &[][..],
+        &["--kill-after", "3", "h:1"][..],
+        &["ftp://x"][..],
+    ] {
+        let o = hc(args);
+        assert_eq!(code(&o), 2, "{args:?}: {o:?}");
+        assert!(stderr(&o).starts_with("healthcheck: "), "{o:?}");
+    }
+    let o =
+        run(Command::new(bin("healthcheck")).env("HEALTHCHECK_TARGET", format!("127.0.0.1:{}", dead_port())));
+    assert_eq!(code(&o), 1, "target from the environment: {o:?}");
+}
+
+fn failure_number(line: &str) -> u32 {
+    let i = line
+        .find("(failure ")
+        .unwrap_or_else(|| panic!("no failure count: {line}"))
+        + 9;
+    line[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn concurrent_probes_count_every_failure() {
+    let dir = TempDir::new("hc-conc");
+    let st = dir.join("state");
+    let target = format!("tcp://127.0.0.1:{}", dead_port());
+    let children: Vec<Child> = (0..20)
+        .map(|_| {
+            Command::new(bin("healthcheck"))
+                .arg("--state")
+                .arg(&st)
+                .arg(&target)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut seen: Vec<u32> = children
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            assert_eq!(code(&o), 1, "{o:?}");
+            assert!(stderr(&o).is_empty(), "{o:?}");
+            failure_number(&stdout(&o))
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, (1..=20).collect::<Vec<_>>());
+    let text = std::fs::read_to_string(&st).unwrap();
+    assert!(text.starts_with("failures=20"), "{text}");
+    // A success resets the count.
+    let (port, _) = fixed("");
+    let o = run(Command::new(bin("healthcheck"))
+        .arg("--state")
+        .arg(&st)
+        .arg(format!("127.0.0.1:{port}")));
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(std::fs::read_to_string(&st).unwrap().starts_with("failures=0"));
+}
+
+#[test]
+fn corrupt_state_is_recreated_with_a_warning() {
+    let dir = TempDir::new("hc-corrupt");
+    let st = dir.join("state");
+    std::fs::write(&st, b"\xff\x00 not a state file").unwrap();
+    let target = format!("tcp://127.0.0.1:{}", dead_port());
+    let o = run(Command::new(bin("healthcheck"))
+        .arg("--state")
+        .arg(&st)
+        .arg(&target));
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stderr(&o).contains("was corrupt; recreated"), "{o:?}");
+    assert_eq!(failure_number(&stdout(&o)), 1);
+    let o = run(Command::new(bin("healthcheck"))
+        .arg("--state")
+        .arg(&st)
+        .arg(&target));
+    assert!(stderr(&o).is_empty(), "{o:?}");
+    assert_eq!(failure_number(&stdout(&o)), 2);
+}
+
+#[test]
+fn read_only_root_with_tmpfs_tmp() {
+    const T: &str = "read_only_root_with_tmpfs_tmp";
+    if !need_root(T) {
+        return;
+    }
+    let Some(root) = busybox_root(T, "root:x:0:0::/:/bin/sh\n", "root:x:0:\n") else {
+        return;
+    };
+    let r = root.path().to_str().unwrap();
+    let port = dead_port();
+    let probe = format!("/usr/local/bin/healthcheck --state /tmp/hc.state tcp://127.0.0.1:{port}");
+    let script = format!(
+        "mount --bind {r} {r} && mount -o remount,bind,ro {r} && \
+         chroot {r} /bin/sh -c '{probe}; touch /x 2>/dev/null || echo root-is-read-only' && \
+         mount -t tmpfs tmpfs {r}/tmp && chroot {r} /bin/sh -c '{probe}; {probe}'"
+    );
+    let o = run(Command::new("unshare").args(["--mount", "--fork", "sh", "-c", &script]));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{o:?}");
+    // Read-only /tmp: still unhealthy, and says why nothing was counted.
+    assert!(
+        lines[0].contains("failures not counted: state file /tmp/hc.state: read-only file system"),
+        "{o:?}"
+    );
+    assert_eq!(lines[1], "root-is-read-only");
+    assert_eq!(failure_number(lines[2]), 1, "{o:?}");
+    assert_eq!(failure_number(lines[3]), 2, "{o:?}");
+}
+
+/// A process running as PID 1 of a new PID namespace (with its own /proc).
+struct PidNs {
+    child: Child,
+    /// Its PID as seen from here.
+    pid: i32,
+}
+
+impl PidNs {
+    // The child is waited for by Drop (or before the panic below).
+    #[allow(clippy::zombie_processes)]
+    fn start(test: &str, cmd: &[&str]) -> Option<PidNs> {
+        if !need_root(test) {
+            return None;
+        }
+        if !have("unshare", &["--version"]) || !have("nsenter", &["--version"]) {
+            skip(test, "needs unshare and nsenter (util-linux)");
+            return None;
+        }
+        let mut child = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--"])
+            .args(cmd)
+            .spawn()
+            .unwrap();
+        let me = child.id();
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let kids = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+            if let Some(pid) = kids.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if !comm.is_empty() && comm.trim() != "unshare" {
+                    return Some(PidNs { child, pid });
+                }
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{test}: PID 1 of the namespace did not start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until PID 1 catches `sig` (a shell sets its trap after starting).
+    fn wait_caught(&self, sig: u32) {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+            let mask = s
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(0);
+            if mask & (1 << (sig - 1)) != 0 {
+                return;
+            }
+            assert!(Instant::now() < until, "PID 1 never set its trap");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// healthcheck run inside the namespace.
+    fn probe(&self, args: &[&str]) -> Output {
+        run(Command::new("nsenter")
+            .arg("--target")
+            .arg(self.pid.to_string())
+            .args(["--pid", "--mount", "--"])
+            .arg(bin("healthcheck"))
+            .args(args))
+    }
+
+    /// Whether PID 1 is still running, after giving a signal time to land.
+    fn alive(&mut self) -> bool {
+        std::thread::sleep(Duration::from_millis(300));
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Wait (bounded) for the namespace to end; its exit status.
+    fn wait_end(&mut self, within: Duration) -> Option<i32> {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for PidNs {
+    fn drop(&mut self) {
+        // SIGKILL from outside the namespace always reaches its PID 1.
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kill_pid1_after_n_failures_and_after_the_start_period() {
+    const T: &str = "kill_pid1_after_n_failures_and_after_the_start_period";
+    let Some(mut ns) = PidNs::start(
+        T,
+        &["sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.05; done"],
+    ) else {
+        return;
+    };
+    ns.wait_caught(15);
+    let dir = TempDir::new("hc-kill");
+    let st = dir.join("state");
+    let st = st.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{}/health", dead_port());
+    // Inside the start period: reported, not counted, never a signal.
+    for _ in 0..4 {
+        let o = ns.probe(&[
+            "--kill-pid1",
+            "--kill-after",
+            "3",
+            "--start-period",
+            "1h",
+            "--state",
+            st,
+            &url,
+        ]);
+        assert_eq!(code(&o), 1, "{o:?}");
+        assert!(stdout(&o).contains("(not counted: PID 1 is "), "{o:?}");
+        assert!(stdout(&o).contains("start period 1h)"), "{o:?}");
+    }
+    assert!(ns.alive(), "PID 1 was signalled inside its start period");
+    // After the start period: failures 1 and 2 leave it, failure 3 takes it down.
+    for n in 1..=2 {
+        let o = ns.probe(&[
+            "--kill-pid1",
+            "--kill-after",
+            "3",
+            "--start-period",
+            "1ms",
+            "--state",
+            st,
+            &url,
+        ]);
+        assert_eq!(code(&o), 1, "{o:?}");
+        assert_eq!(
+            stdout(&o).trim(),
+            format!("unhealthy: GET {url} -> connection refused (failure {n} of 3)")
+        );
+        assert!(ns.alive(), "PID 1 went down after {n} failures");
+    }
+    let o = ns.probe(&[
+        "--kill-pid1",
+        "--kill-after",
+        "3",
+        "--start-period",
+        "1ms",
+        "--state",
+        st,
+        &url,
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("unhealthy: GET {url} -> connection refused (failure 3 of 3; sent SIGTERM to PID 1 (sh))")
+    );
+    assert_eq!(
+        ns.wait_end(Duration::from_secs(10)),
+        Some(42),
+        "PID 1 did not run its TERM trap"
+    );
+}
+
+#[test]
+fn a_success_resets_the_count_before_a_kill() {
+    const T: &str = "a_success_resets_the_count_before_a_kill";
+    let Some(mut ns) = PidNs::start(
+        T,
+        &["sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.05; done"],
+    ) else {
+        return;
+    };
+    ns.wait_caught(15);
+    let dir = TempDir::new("hc-reset");
+    let st = dir.join("state");
+    let st = st.to_str().unwrap();
+    let down = format!("tcp://127.0.0.1:{}", dead_port());
+    let (port, _) = fixed("");
+    let up = format!("tcp://127.0.0.1:{port}");
+    for t in [&down, &up, &down, &up, &down] {
+        let o = ns.probe(&["--kill-pid1", "--kill-after", "2", "--state", st, t]);
+        assert_eq!(code(&o), if t == &up { 0 } else { 1 }, "{o:?}");
+    }
+    assert!(ns.alive(), "failures that were not consecutive took PID 1 down");
+}
+
+#[test]
+fn pid1_without_a_term_handler_is_reported() {
+    const T: &str = "pid1_without_a_term_handler_is_reported";
+    let Some(mut ns) = PidNs::start(T, &["sleep", "600"]) else {
+        return;
+    };
+    let dir = TempDir::new("hc-nohandler");
+    let st = dir.join("state");
+    let url = format!("http://127.0.0.1:{}/", dead_port());
+    let o = ns.probe(&[
+        "--kill-pid1",
+        "--kill-after",
+        "1",
+        "--state",
+        st.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        stderr(&o).contains(
+            "PID 1 (sleep) has no handler for SIGTERM, so the kernel ignores it: run the service under runas --init"
+        ),
+        "{o:?}"
+    );
+    assert!(
+        stdout(&o).contains("(failure 1 of 1; PID 1 (sleep) not signalled: no SIGTERM handler)"),
+        "{o:?}"
+    );
+    assert!(ns.alive());
+}

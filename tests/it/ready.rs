@@ -1,4 +1,668 @@
-//! Integration tests for ready. See tests/lib.rs for the skip rule.
+//! Integration tests for ready: the real static binary, real sockets, pipes
+//! and processes. See tests/lib.rs for the skip rule.
+//!
+//! Tests that look for the watcher make this test process a child subreaper,
+//! so an orphaned watcher comes to us (not to the machine's init) and we can
+//! tell it exited, reap it, and see that it was never the service's child.
 
-#[allow(unused_imports)]
 use dockhand_tests::*;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything that should take milliseconds.
+const LONG: Duration = Duration::from_secs(15);
+
+fn ready() -> Command {
+    let mut c = Command::new(bin("ready"));
+    // Keep the caller's environment from adding channels.
+    for v in [
+        "NOTIFY_SOCKET",
+        "READY_WHEN",
+        "READY_FILE",
+        "READY_PRINT",
+        "READY_FD",
+        "READY_TIMEOUT",
+        "READY_INTERVAL",
+        "READY_ATTEMPT_TIMEOUT",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// A 127.0.0.1 port with nothing listening (bound, then closed).
+fn closed_port() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+/// Lines of a child's stdout, read on a thread, so every wait is bounded.
+struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut Child) -> Lines {
+        let out = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines() {
+                let Ok(l) = l else { return };
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines(rx)
+    }
+    fn next(&self) -> Option<String> {
+        self.0.recv_timeout(LONG).ok()
+    }
+    /// Every line until EOF (bounded).
+    fn rest(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Ok(l) = self.0.recv_timeout(LONG) {
+            v.push(l);
+        }
+        v
+    }
+}
+
+fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if t.elapsed() > LONG {
+            let _ = child.kill();
+            panic!("process {} did not exit in {LONG:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(r, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/// The one process besides `service` whose environment carries `tag`: the
+/// watcher (the intermediate process is gone once the service has exec'd).
+fn find_watcher(tag: &str, service: u32) -> i32 {
+    let needle = format!("READY_TEST_TAG={tag}");
+    let t = Instant::now();
+    loop {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            if pid as u32 == service {
+                continue;
+            }
+            if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+                if env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
+                    found.push(pid);
+                }
+            }
+        }
+        if found.len() == 1 {
+            return found[0];
+        }
+        assert!(found.len() < 2, "more than one watcher: {found:?}");
+        assert!(t.elapsed() < LONG, "no watcher process found");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// (state letter, ppid) of a process, from /proc.
+fn state_ppid(pid: i32) -> Option<(char, i32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut f = s[s.rfind(')')? + 1..].split_whitespace();
+    let state = f.next()?.chars().next()?;
+    Some((state, f.next()?.parse().ok()?))
+}
+
+/// Reap our child `pid` (bounded); its exit code.
+fn reap(pid: i32) -> i32 {
+    let t = Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes one int through a valid pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid({pid}): {}", std::io::Error::last_os_error());
+        if r == pid {
+            assert!(
+                libc::WIFEXITED(status),
+                "watcher {pid} ended with status {status:#x}"
+            );
+            return libc::WEXITSTATUS(status);
+        }
+        assert!(t.elapsed() < LONG, "watcher {pid} did not exit in {LONG:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn tag() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+fn print_line_appears_on_stdout() {
+    let o = run(ready().args(["--when", "file:///", "--print", "APP_READY"]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(stdout(&o), "APP_READY\n");
+}
+
+#[test]
+fn timeout_without_command_exits_124() {
+    let port = closed_port();
+    let o = run(ready().args(["--when", &port, "--timeout", "300ms", "--print", "NO"]));
+    assert_eq!(o.status.code(), Some(124), "{o:?}");
+    assert_eq!(stdout(&o), "", "announced although not ready");
+    let e = stderr(&o);
+    assert!(e.starts_with("ready: ") && e.contains(&port), "{e}");
+}
+
+#[test]
+fn timeout_from_the_environment() {
+    let o = run(ready()
+        .args(["--when", &closed_port()])
+        .env("READY_TIMEOUT", "200ms"));
+    assert_eq!(o.status.code(), Some(124), "{o:?}");
+}
+
+#[test]
+fn bad_fd_is_a_usage_error() {
+    // Through sh, so fd 9 is surely closed (`9>&-`) or open (`9>/dev/null`).
+    let via_sh = |script: &str, env: Option<&str>| {
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("exec \"$0\" --when file:/// {script}")])
+            .arg(bin("ready"));
+        c.env_remove("READY_FD");
+        if let Some(v) = env {
+            c.env("READY_FD", v);
+        }
+        run(&mut c)
+    };
+    for fd in ["2", "0", "x", "9"] {
+        let o = via_sh(&format!("--fd {fd} 9>&-"), None);
+        assert_eq!(o.status.code(), Some(2), "--fd {fd}: {o:?}");
+        let e = stderr(&o);
+        assert!(e.starts_with("ready: ") && e.contains("--fd"), "{o:?}");
+    }
+    let o = via_sh("9>&-", Some("9"));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    // The same fd, open, is accepted.
+    let o = via_sh("--fd 9 9>/dev/null", None);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = via_sh("9>/dev/null", Some("9"));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+}
+
+#[test]
+fn s6_fd_gets_a_newline_and_is_closed() {
+    // fd 3 is the pipe to us; stdout goes elsewhere, so EOF on our pipe
+    // means ready closed fd 3.
+    let o = run(Command::new("sh")
+        .args(["-c", "exec \"$0\" --when file:/// --fd 3 3>&1 >/dev/null"])
+        .arg(bin("ready")));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(o.stdout, b"\n");
+}
+
+#[test]
+fn s6_fd_with_a_command_is_held_by_the_watcher_only() {
+    // The service runs on (reading stdin) while our pipe is its fd 3's other
+    // end: EOF after the newline shows the watcher closed it and the service
+    // never inherited it.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "exec \"$0\" --when file:/// --fd 3 -- sh -c 'read x; exit 0' 3>&1 >/dev/null",
+        ])
+        .arg(bin("ready"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    assert_eq!(lines.rest(), vec![String::new()]);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the service should still run"
+    );
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+}
+
+/// recvmsg one datagram with room for one passed fd.
+fn recv_with_fd(sock: &UnixDatagram) -> (Vec<u8>, Option<OwnedFd>) {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: every pointer in msg refers to a live local buffer of the
+    // stated length; the socket's read timeout bounds the call.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    let mut fd = None;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel just
+    // filled, within msg_controllen.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+            let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+            fd = Some(OwnedFd::from_raw_fd(raw));
+        }
+    }
+    (buf[..n as usize].to_vec(), fd)
+}
+
+/// Receive READY=1 then BARRIER=1 with a pipe fd; check that `child` waits
+/// for us to close that fd before it goes on, then close it.
+fn expect_sd_notify(sock: &UnixDatagram, child: &mut Child, child_exits: bool) {
+    sock.set_read_timeout(Some(LONG)).unwrap();
+    let (m, fd) = recv_with_fd(sock);
+    assert_eq!(m, b"READY=1");
+    assert!(fd.is_none());
+    let (m, fd) = recv_with_fd(sock);
+    assert_eq!(m, b"BARRIER=1");
+    let fd = fd.expect("BARRIER=1 carries an fd");
+    let meta = std::fs::metadata(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).unwrap();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()),
+        "not a pipe"
+    );
+    if child_exits {
+        // While we hold the barrier fd, ready must not have finished.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ready exited before the barrier was answered"
+        );
+    }
+    drop(fd);
+}
+
+#[test]
+fn sd_notify_on_a_path_socket() {
+    let d = TempDir::new("ready-notify");
+    let path = d.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let mut child = ready()
+        .args(["--when", "file:///"])
+        .env("NOTIFY_SOCKET", &path)
+        .spawn()
+        .unwrap();
+    expect_sd_notify(&sock, &mut child, true);
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+}
+
+#[test]
+fn sd_notify_on_an_abstract_socket_from_the_watcher() {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("dockhand-ready-test-{}", tag());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let sock = UnixDatagram::bind_addr(&addr).unwrap();
+    let mut child = ready()
+        .args(["--when", "file:///", "--", "sh", "-c", "read x; exit 0"])
+        .env("NOTIFY_SOCKET", format!("@{name}"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    expect_sd_notify(&sock, &mut child, false);
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+}
+
+#[test]
+fn bad_notify_socket_is_a_usage_error() {
+    let o = run(ready()
+        .args(["--when", "file:///"])
+        .env("NOTIFY_SOCKET", "not/absolute"));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}
+
+fn check_marker(text: &str) -> Result<i32, String> {
+    let mut lines = text.split_inclusive('\n');
+    let pid = lines
+        .next()
+        .and_then(|l| l.strip_prefix("pid="))
+        .and_then(|l| l.strip_suffix('\n'))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("bad pid line in {text:?}"))?;
+    let time = lines
+        .next()
+        .and_then(|l| l.strip_prefix("time="))
+        .ok_or_else(|| format!("bad time line in {text:?}"))?;
+    if time.len() != "2026-01-01T00:00:00Z\n".len() || !time.ends_with("Z\n") || lines.next().is_some() {
+        return Err(format!("bad marker {text:?}"));
+    }
+    Ok(pid)
+}
+
+#[test]
+fn marker_is_never_seen_partial() {
+    let d = TempDir::new("ready-atomic");
+    let m = d.join("app.ready");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (m, stop) = (m.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut full, mut bad) = (0usize, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match std::fs::read_to_string(&m) {
+                    Ok(t) => match check_marker(&t) {
+                        Ok(_) => full += 1,
+                        Err(e) => bad.push(e),
+                    },
+                    Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}"),
+                }
+            }
+            (full, bad)
+        })
+    };
+    for _ in 0..25 {
+        let o = run(ready().args(["--when", "file:///", "--file"]).arg(&m));
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (full, bad) = reader.join().unwrap();
+    assert!(
+        bad.is_empty(),
+        "the reader saw {} partial markers: {:?}",
+        bad.len(),
+        &bad[..1]
+    );
+    assert!(full > 0, "the reader never saw a marker");
+    // The marker names the process that ran ready (this test), and no
+    // temporary file is left next to it.
+    assert_eq!(
+        check_marker(&std::fs::read_to_string(&m).unwrap()),
+        Ok(std::process::id() as i32)
+    );
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn stale_marker_is_removed_before_the_command_starts() {
+    let d = TempDir::new("ready-stale");
+    let m = d.join("app.ready");
+    std::fs::write(&m, "pid=1\ntime=2000-01-01T00:00:00Z\n").unwrap();
+    let o = run(ready()
+        .args(["--when", &closed_port(), "--file"])
+        .arg(&m)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "if [ -e \"$0\" ]; then echo present; else echo absent; fi",
+        ])
+        .arg(&m));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(stdout(&o), "absent\n");
+    assert!(!m.exists(), "never ready, yet a marker exists");
+}
+
+#[test]
+fn marker_symlink_is_replaced_not_followed() {
+    let d = TempDir::new("ready-link");
+    let victim = d.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let m = d.join("app.ready");
+    std::os::unix::fs::symlink(&victim, &m).unwrap();
+    let o = run(ready().args(["--when", "file:///", "--file"]).arg(&m));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!std::fs::symlink_metadata(&m).unwrap().file_type().is_symlink());
+    assert!(check_marker(&std::fs::read_to_string(&m).unwrap()).is_ok());
+}
+
+#[test]
+fn command_keeps_pid_and_exit_status() {
+    let mut child = ready()
+        .args(["--when", "file:///", "--", "sh", "-c", "echo $$; exit 7"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    assert_eq!(lines.next(), Some(child.id().to_string()));
+    assert_eq!(wait_bounded(&mut child).code(), Some(7));
+}
+
+#[test]
+fn command_gets_the_signals() {
+    let mut child = ready()
+        .args(["--when", "file:///", "--", "sh", "-c", "echo up; exec sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    assert_eq!(lines.next().as_deref(), Some("up"));
+    // `exec sleep` keeps the pid: TERM to ready's pid reaches the service.
+    std::thread::sleep(Duration::from_millis(100));
+    let k = run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    assert!(k.status.success(), "{k:?}");
+    assert_eq!(wait_bounded(&mut child).signal(), Some(libc::SIGTERM));
+}
+
+#[test]
+fn command_not_found_is_127() {
+    let o = run(ready().args(["--when", "file:///", "--", "/nonexistent/dockhand-app"]));
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+}
+
+#[test]
+fn watcher_announces_then_exits_and_is_not_the_services_child() {
+    become_subreaper();
+    let d = TempDir::new("ready-watch");
+    let gate = d.join("gate");
+    let m = d.join("app.ready");
+    let t = tag();
+    let mut child = ready()
+        .arg("--when")
+        .arg(format!("file://{}", gate.display()))
+        .args(["--interval", "50ms", "--print", "APP_READY", "--file"])
+        .arg(&m)
+        .args(["--", "sh", "-c", "echo started; read x; echo bye"])
+        .env("READY_TEST_TAG", &t)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    assert_eq!(lines.next().as_deref(), Some("started"));
+    let w = find_watcher(&t, child.id());
+    // Re-parented to us (the subreaper), not a child of the service.
+    assert_eq!(state_ppid(w).map(|s| s.1), Some(std::process::id() as i32));
+    assert!(!m.exists());
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(lines.next().as_deref(), Some("APP_READY"));
+    // It exits by itself once it has announced, while the service runs on.
+    assert_eq!(reap(w), 0);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the service should still run"
+    );
+    assert_eq!(
+        check_marker(&std::fs::read_to_string(&m).unwrap()),
+        Ok(child.id() as i32)
+    );
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(lines.next().as_deref(), Some("bye"));
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+}
+
+#[test]
+fn service_that_dies_first_gets_no_announcement_and_leaves_no_watcher() {
+    become_subreaper();
+    let d = TempDir::new("ready-dies");
+    let m = d.join("app.ready");
+    let t = tag();
+    let mut child = ready()
+        .args(["--when", &closed_port(), "--print", "APP_READY", "--file"])
+        .arg(&m)
+        .args(["--", "sh", "-c", "echo started; read x; exit 3"])
+        .env("READY_TEST_TAG", &t)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    assert_eq!(lines.next().as_deref(), Some("started"));
+    let w = find_watcher(&t, child.id());
+    assert_eq!(
+        state_ppid(w).map(|s| s.0),
+        Some('S'),
+        "the watcher should be waiting"
+    );
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(3));
+    // The watcher notices and exits without announcing; once reaped, nothing
+    // of it is left.
+    assert_eq!(reap(w), 0);
+    assert!(state_ppid(w).is_none(), "watcher {w} still in /proc");
+    assert_eq!(lines.rest(), Vec::<String>::new(), "announced for a dead service");
+    assert!(!m.exists(), "marker written for a dead service");
+}
+
+#[test]
+fn watcher_stays_asleep_when_the_service_is_its_reaper() {
+    // Where the service itself would reap the watcher (it is PID 1 or a
+    // subreaper), an exited watcher would be its zombie for good: so the
+    // watcher sleeps after announcing and ends with the service.
+    become_subreaper();
+    let t = tag();
+    let mut cmd = ready();
+    cmd.args([
+        "--when",
+        "file:///",
+        "--print",
+        "APP_READY",
+        "--",
+        "sh",
+        "-c",
+        "echo started; read x; exit 0",
+    ])
+    .env("READY_TEST_TAG", &t)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    // SAFETY: prctl is async-signal-safe and touches no memory; the flag
+    // survives the exec of ready, so ready (then the service) is a subreaper.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let lines = Lines::of(&mut child);
+    let mut got = vec![lines.next().unwrap(), lines.next().unwrap()];
+    got.sort();
+    assert_eq!(got, ["APP_READY", "started"]);
+    let w = find_watcher(&t, child.id());
+    for _ in 0..10 {
+        let (state, ppid) = state_ppid(w).expect("watcher gone");
+        assert_ne!(state, 'Z', "the watcher is a zombie of the service");
+        assert_eq!(ppid, child.id() as i32);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+    // Handed on to us once the service is gone, and it exits at once.
+    assert_eq!(reap(w), 0);
+}
+
+#[test]
+fn command_timeout_gives_up_but_the_service_runs_on() {
+    let o = run(ready()
+        .args(["--when", &closed_port(), "--timeout", "200ms", "--print", "NO"])
+        .args(["--", "sh", "-c", "sleep 1; echo alive; exit 5"]));
+    assert_eq!(o.status.code(), Some(5), "{o:?}");
+    assert_eq!(stdout(&o), "alive\n");
+    assert!(stderr(&o).contains("giving up"), "{o:?}");
+}
+
+#[test]
+fn as_pid_1_the_watcher_is_never_a_zombie() {
+    // `docker run IMAGE ready ... -- app` with no init: ready's process is
+    // PID 1. The service lists its PID namespace after the announcement.
+    let test = "as_pid_1_the_watcher_is_never_a_zombie";
+    if !need_root(test) {
+        return;
+    }
+    if !have("unshare", &["--pid", "--fork", "--mount-proc", "true"]) {
+        skip(
+            test,
+            "unshare --pid --fork --mount-proc does not work here (util-linux, CAP_SYS_ADMIN)",
+        );
+        return;
+    }
+    let script = "sleep 0.5; for f in /proc/[0-9]*/stat; do read -r l < \"$f\" && echo \"$l\"; done";
+    let o = run(Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(bin("ready"))
+        .args([
+            "--when",
+            "file:///",
+            "--print",
+            "APP_READY",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l == "APP_READY"), "{out}");
+    // pid (comm) state ppid ...
+    let procs: Vec<(i32, String, char, i32)> = out
+        .lines()
+        .filter(|l| l.contains(") "))
+        .map(|l| {
+            let (head, rest) = l.rsplit_once(") ").unwrap();
+            let (pid, comm) = head.split_once(" (").unwrap();
+            let mut f = rest.split_whitespace();
+            let state = f.next().unwrap().chars().next().unwrap();
+            (
+                pid.parse().unwrap(),
+                comm.to_string(),
+                state,
+                f.next().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        procs.iter().all(|p| p.2 != 'Z'),
+        "a zombie in the namespace: {procs:?}"
+    );
+    let watcher: Vec<_> = procs.iter().filter(|p| p.1 == "ready").collect();
+    assert_eq!(watcher.len(), 1, "{procs:?}");
+    assert_eq!(
+        watcher[0].3, 1,
+        "the watcher's parent should be the service, PID 1: {procs:?}"
+    );
+}

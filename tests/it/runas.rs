@@ -1,4 +1,679 @@
-//! Integration tests for runas. See tests/lib.rs for the skip rule.
+//! Integration tests for runas: the real static binary, as root, as PID 1 of
+//! new PID and mount namespaces, chrooted into a busybox-static root with a
+//! test /etc/passwd and /etc/group. See tests/lib.rs for the skip rule.
 
-#[allow(unused_imports)]
 use dockhand_tests::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PASSWD: &str = "\
+root:x:0:0:root:/root:/bin/sh
+app:x:1000:1000:App:/home/app:/bin/sh
+other:x:1001:1001::/home/other:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+";
+const GROUP: &str = "\
+root:x:0:
+app:x:1000:
+other:x:1001:
+audio:x:29:app
+video:x:44:other,app
+staff:x:50:
+nogroup:x:65534:
+";
+
+/// Finds host tools (chroot, setpriv) and, inside the chroot, busybox's.
+const HOST_PATH: &str = "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A chroot for one test, or None when it must be skipped.
+fn chroot(test: &str) -> Option<TempDir> {
+    if !need_root(test) {
+        return None;
+    }
+    if !have("unshare", &["--version"]) {
+        skip(test, "needs unshare (util-linux)");
+        return None;
+    }
+    let root = busybox_root(test, PASSWD, GROUP)?;
+    assert!(
+        root.join("usr/local/bin/runas").is_file(),
+        "runas missing in {}",
+        bin_dir().display()
+    );
+    for applet in ["grep", "stat", "cut", "head"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+    Some(root)
+}
+
+/// The command that runs `inner` (a host shell line, with $R the chroot) as
+/// PID 1 of new PID and mount namespaces.
+fn ns(root: &Path, inner: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount"])
+        .arg(format!("--mount-proc={}", root.join("proc").display()))
+        .args(["sh", "-c", inner])
+        .env_clear()
+        .env("R", root)
+        .env("PATH", HOST_PATH)
+        .env("HOME", "/root")
+        .env("USER", "root")
+        .env("KEEP", "kept");
+    c
+}
+
+fn quote(a: &str) -> String {
+    format!("'{}'", a.replace('\'', r"'\''"))
+}
+
+/// runas ARGS in the chroot, as PID 1 of its namespace.
+fn runas(root: &Path, args: &[&str]) -> Output {
+    let line: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    run(&mut ns(
+        root,
+        &format!("exec chroot \"$R\" /usr/local/bin/runas {}", line.join(" ")),
+    ))
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// The lines of /proc/self/status and the environment the exec'd command sees.
+const SHOW: &str = "grep -E '^(Uid|Gid|Groups|CapEff|CapAmb|CapBnd|NoNewPrivs):' /proc/self/status; \
+                    echo HOME=$HOME USER=$USER LOGNAME=$LOGNAME KEEP=$KEEP";
+
+fn field(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key}: in {out}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn groups(out: &str) -> Vec<u32> {
+    let mut g: Vec<u32> = field(out, "Groups")
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    g.sort_unstable();
+    g
+}
+
+/// (seen, changed) from the summary line of PATH.
+fn summary(stderr: &str, path: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("runas: {path}: ")))
+        .unwrap_or_else(|| panic!("no summary for {path} in: {stderr}"));
+    let num = |word: &str| -> u64 {
+        let i = line.find(&format!(" {word}")).unwrap_or_else(|| panic!("{line}"));
+        line[..i].rsplit([' ', ';']).next().unwrap().parse().unwrap()
+    };
+    (num("seen"), num("changed"))
+}
+
+fn owner(p: &Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+fn touch(p: &Path) {
+    std::fs::write(p, "x").unwrap();
+}
+
+#[test]
+fn every_user_form_and_the_ids_read_back() {
+    let Some(root) = chroot("every_user_form_and_the_ids_read_back") else {
+        return;
+    };
+    // (spec, uid, gid, groups, HOME, USER)
+    let cases: &[(&str, u32, u32, &[u32], &str, &str)] = &[
+        ("app", 1000, 1000, &[29, 44, 1000], "/home/app", "app"),
+        ("1000", 1000, 1000, &[29, 44, 1000], "/home/app", "app"),
+        ("app:staff", 1000, 50, &[50], "/home/app", "app"),
+        ("app:50", 1000, 50, &[50], "/home/app", "app"),
+        ("1000:staff", 1000, 50, &[50], "/home/app", "app"),
+        ("1000:44", 1000, 44, &[44], "/home/app", "app"),
+        ("4242", 4242, 4242, &[], "/", "4242"),
+        ("4242:staff", 4242, 50, &[50], "/", "4242"),
+        ("nobody", 65534, 65534, &[65534], "/nonexistent", "nobody"),
+    ];
+    for (spec, uid, gid, gs, home, user) in cases {
+        let o = runas(root.path(), &[spec, "sh", "-c", SHOW]);
+        let out = stdout(&o);
+        assert_eq!(code(&o), 0, "{spec}: {out} {}", stderr(&o));
+        assert_eq!(field(&out, "Uid"), format!("{uid} {uid} {uid} {uid}"), "{spec}");
+        assert_eq!(field(&out, "Gid"), format!("{gid} {gid} {gid} {gid}"), "{spec}");
+        assert_eq!(groups(&out), gs.to_vec(), "{spec}");
+        assert!(
+            out.contains(&format!("HOME={home} USER={user} LOGNAME={user} KEEP=kept")),
+            "{spec}: {out}"
+        );
+    }
+}
+
+#[test]
+fn unknown_user_or_group_is_a_usage_error_listing_the_image_users() {
+    let Some(root) = chroot("unknown_user_or_group") else {
+        return;
+    };
+    let o = runas(root.path(), &["appuser", "true"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("runas: user \"appuser\" not found in /etc/passwd (image has: root, app"),
+        "{}",
+        stderr(&o)
+    );
+    let o = runas(root.path(), &["app:wheel", "true"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("\"wheel\""), "{}", stderr(&o));
+}
+
+#[test]
+fn chown_changes_only_what_differs_and_a_second_run_changes_nothing() {
+    let Some(root) = chroot("chown_second_run") else {
+        return;
+    };
+    let data = root.join("data");
+    for d in 0..30 {
+        let dir = data.join(format!("d{d}/inner"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..20 {
+            touch(&dir.join(format!("f{f}")));
+        }
+    }
+    // Already right: counted, not changed.
+    touch(&data.join("mine"));
+    std::os::unix::fs::chown(data.join("mine"), Some(1000), Some(1000)).unwrap();
+    let total = 1 + 30 * 2 + 30 * 20 + 1;
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(summary(&stderr(&o), "/data"), (total, total - 1));
+    for p in ["", "d0", "d29/inner", "d7/inner/f19"] {
+        assert_eq!(owner(&data.join(p)), (1000, 1000), "{p}");
+    }
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    assert_eq!(summary(&stderr(&o), "/data"), (total, 0), "{}", stderr(&o));
+    // PATH=USER:GROUP gives another owner.
+    let o = runas(root.path(), &["--chown", "/data/d3=other:staff", "app", "true"]);
+    assert_eq!(summary(&stderr(&o), "/data/d3"), (22, 22), "{}", stderr(&o));
+    assert_eq!(owner(&data.join("d3/inner/f0")), (1001, 50));
+    assert_eq!(owner(&data.join("d4/inner/f0")), (1000, 1000));
+}
+
+#[test]
+fn symlinks_are_changed_themselves_never_followed() {
+    let Some(root) = chroot("symlink_trap") else {
+        return;
+    };
+    std::fs::create_dir(root.join("secret")).unwrap();
+    touch(&root.join("secret/shadow"));
+    let data = root.join("data");
+    std::os::unix::fs::symlink("/secret/shadow", data.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../secret", data.join("rel")).unwrap();
+    std::os::unix::fs::symlink("/secret", data.join("dir")).unwrap();
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for l in ["abs", "rel", "dir"] {
+        assert_eq!(owner(&data.join(l)), (1000, 1000), "the link {l} itself");
+    }
+    assert_eq!(owner(&root.join("secret")), (0, 0));
+    assert_eq!(owner(&root.join("secret/shadow")), (0, 0));
+    // A PATH that is itself a link is refused before anything changes.
+    std::os::unix::fs::symlink("/secret", root.join("link")).unwrap();
+    let o = runas(root.path(), &["--chown", "/link", "app", "true"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert_eq!(owner(&root.join("secret")), (0, 0));
+}
+
+#[test]
+fn hard_linked_files_are_left_alone_unless_asked() {
+    let Some(root) = chroot("hardlink_trap") else {
+        return;
+    };
+    std::fs::create_dir(root.join("secret")).unwrap();
+    touch(&root.join("secret/shadow"));
+    std::fs::hard_link(root.join("secret/shadow"), root.join("data/shadow")).unwrap();
+    touch(&root.join("data/plain"));
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert_eq!(owner(&root.join("secret/shadow")), (0, 0));
+    assert_eq!(owner(&root.join("data/plain")), (1000, 1000));
+    assert!(
+        err.contains("/data/shadow: left alone: it has 2 hard links"),
+        "{err}"
+    );
+    assert!(err.contains("1 hard-linked"), "{err}");
+    let o = runas(
+        root.path(),
+        &["--chown", "/data", "--chown-hardlinks", "app", "true"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(owner(&root.join("secret/shadow")), (1000, 1000));
+}
+
+#[test]
+fn other_filesystems_inside_path_are_left_alone_unless_asked() {
+    let Some(root) = chroot("mount_trap") else {
+        return;
+    };
+    std::fs::create_dir(root.join("data/m")).unwrap();
+    touch(&root.join("data/before"));
+    let show = "exec chroot \"$R\" /usr/local/bin/runas --chown /data $X app stat -c '%n %u' /data/m /data/m/f /data/before";
+    let setup = "mount -t tmpfs none \"$R/data/m\" && touch \"$R/data/m/f\" && ";
+    let o = run(&mut ns(root.path(), &format!("{setup}{show}")).env("X", ""));
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(out.contains("/data/m 0\n/data/m/f 0\n/data/before 1000"), "{out}");
+    assert!(stderr(&o).contains("1 on another filesystem"), "{}", stderr(&o));
+    let o = run(&mut ns(root.path(), &format!("{setup}{show}")).env("X", "--chown-cross-mounts"));
+    assert!(
+        stdout(&o).contains("/data/m 1000\n/data/m/f 1000"),
+        "{} {}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+#[test]
+fn missing_path_is_created_and_a_file_is_refused() {
+    let Some(root) = chroot("path_created") else {
+        return;
+    };
+    let o = runas(root.path(), &["--chown", "/data/new/sub", "app", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("/data/new/sub: created;"), "{}", stderr(&o));
+    let m = std::fs::metadata(root.join("data/new/sub")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.permissions().mode() & 0o7777),
+        (1000, 1000, 0o755)
+    );
+    assert_eq!(owner(&root.join("data/new")), (0, 0));
+    let o = runas(root.path(), &["--chown", "/etc/passwd", "app", "true"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("/etc/passwd exists and is not a directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn nothing_changes_when_any_part_of_the_command_line_is_bad() {
+    let Some(root) = chroot("validation_first") else {
+        return;
+    };
+    touch(&root.join("data/f"));
+    for args in [
+        &["--chown", "/data", "nosuchuser", "true"][..],
+        &["--chown", "/data", "app:nosuchgroup", "true"],
+        &["--chown", "/data", "--chown", "/etc/passwd", "app", "true"],
+        &["--chown", "/data", "--chown", "/data2=ghost", "app", "true"],
+        &["--chown", "/data", "--keep-cap", "FLY", "app", "true"],
+        &["--chown", "/data", "app"],
+    ] {
+        let o = runas(root.path(), args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert_eq!(owner(&root.join("data")), (0, 0), "{args:?}");
+        assert_eq!(owner(&root.join("data/f")), (0, 0), "{args:?}");
+        assert!(!root.join("data2").exists());
+    }
+}
+
+#[test]
+fn exec_failures_are_127_and_126_in_both_modes() {
+    let Some(root) = chroot("exec_failures") else {
+        return;
+    };
+    for init in [&[][..], &["--init"]] {
+        let mut a = init.to_vec();
+        a.extend(["app", "/nonexistent"]);
+        let o = runas(root.path(), &a);
+        assert_eq!(code(&o), 127, "{}", stderr(&o));
+        assert!(stderr(&o).contains("/nonexistent"), "{}", stderr(&o));
+        let mut a = init.to_vec();
+        a.extend(["app", "/etc/passwd"]);
+        let o = runas(root.path(), &a);
+        assert_eq!(code(&o), 126, "{}", stderr(&o));
+        assert!(stderr(&o).contains("/etc/passwd"), "{}", stderr(&o));
+        let mut a = init.to_vec();
+        a.extend(["app", "nosuchcommand"]);
+        assert_eq!(code(&runas(root.path(), &a)), 127);
+    }
+}
+
+#[test]
+fn init_forwards_signals_and_returns_the_exit_code() {
+    let Some(root) = chroot("init_forwards") else {
+        return;
+    };
+    // The child sends TERM to PID 1 (runas, running as app like the child);
+    // runas passes it on; the child's trap answers it.
+    let o = runas(
+        root.path(),
+        &[
+            "--init",
+            "app",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; kill -TERM 1; sleep 10 & wait",
+        ],
+    );
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    assert!(stdout(&o).contains("got-term"));
+    let o = runas(
+        root.path(),
+        &[
+            "--init",
+            "app",
+            "sh",
+            "-c",
+            "trap 'echo got-usr1; exit 3' USR1; kill -USR1 1; sleep 10 & wait",
+        ],
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stdout(&o).contains("got-usr1"));
+    // The init itself already runs as the target user.
+    let o = runas(
+        root.path(),
+        &["--init", "app", "sh", "-c", "grep Uid: /proc/1/status"],
+    );
+    assert_eq!(field(&stdout(&o), "Uid"), "1000 1000 1000 1000");
+    // Killed by a signal: 128 + N.
+    let o = runas(root.path(), &["--init", "app", "sh", "-c", "kill -KILL $$"]);
+    assert_eq!(code(&o), 137);
+}
+
+#[test]
+fn init_kills_the_process_group_after_grace() {
+    let Some(root) = chroot("init_grace") else {
+        return;
+    };
+    let start = Instant::now();
+    let o = runas(
+        root.path(),
+        &[
+            "--init",
+            "--grace",
+            "300ms",
+            "app",
+            "sh",
+            "-c",
+            "trap '' TERM; kill -TERM 1; sleep 60",
+        ],
+    );
+    let took = start.elapsed();
+    assert_eq!(code(&o), 137, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--grace"), "{}", stderr(&o));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+#[test]
+fn init_reaps_orphans() {
+    let Some(root) = chroot("init_reaps") else {
+        return;
+    };
+    // The inner sh exits at once, orphaning its sleep; once that sleep
+    // exits, it is gone from /proc only if someone reaped it.
+    let script = "sh -c 'sleep 0.3 & echo $! > /tmp/orphan'; o=$(cat /tmp/orphan); \
+                  echo ppid=$(cut -d' ' -f4 /proc/$o/stat) me=$PPID; sleep 1.5; \
+                  if [ -e /proc/$o ]; then echo zombie=$(cut -d' ' -f3 /proc/$o/stat); else echo reaped; fi";
+    let o = runas(root.path(), &["--init", "app", "sh", "-c", script]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out} {}", stderr(&o));
+    assert!(out.contains("ppid=1 me=1"), "{out}");
+    assert!(out.contains("reaped"), "{out}");
+    // Not PID 1: the child-subreaper flag brings the orphan to runas.
+    let line = format!(
+        "mount -t proc proc \"$R/proc\" && exec chroot \"$R\" /usr/local/bin/runas --init app sh -c {}",
+        quote(script)
+    );
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "sh", "-c", &line])
+        .env_clear()
+        .env("R", root.path());
+    let o = run(&mut c);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out} {}", stderr(&o));
+    let me = out
+        .split("me=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(out.contains(&format!("ppid={me} me={me}")), "{out}");
+    assert!(out.contains("reaped"), "{out}");
+}
+
+#[test]
+fn already_the_target_only_execs() {
+    let Some(root) = chroot("already_target") else {
+        return;
+    };
+    touch(&root.join("data/f"));
+    let mut c = Command::new("chroot");
+    c.args(["--userspec=1000:1000", "--groups=1000"])
+        .arg(root.path())
+        .args(["/usr/local/bin/runas", "--chown", "/data", "app", "id", "-u"])
+        .env_clear()
+        .env("PATH", HOST_PATH);
+    let o = run(&mut c);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "1000");
+    assert_eq!(
+        stderr(&o).matches("already running as app (1000:1000)").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(owner(&root.join("data/f")), (0, 0));
+}
+
+#[test]
+fn without_privileges_it_names_the_capability_and_the_fix() {
+    let Some(root) = chroot("missing_caps") else {
+        return;
+    };
+    if !have("setpriv", &["--version"]) {
+        skip("missing_caps", "needs setpriv (util-linux)");
+        return;
+    }
+    // Another non-root user.
+    let mut c = Command::new("chroot");
+    c.args(["--userspec=1001:1001", "--groups=1001"])
+        .arg(root.path())
+        .args(["/usr/local/bin/runas", "app", "true"])
+        .env_clear()
+        .env("PATH", HOST_PATH);
+    let o = run(&mut c);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("running as uid 1001, not root"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("CAP_SETUID"), "{}", stderr(&o));
+    // Root without CAP_SETUID (docker run --cap-drop SETUID).
+    for (drop, args, name) in [
+        ("-setuid", &["app", "true"][..], "CAP_SETUID"),
+        ("-setgid", &["app", "true"][..], "CAP_SETGID"),
+        ("-chown", &["--chown", "/data", "app", "true"][..], "CAP_CHOWN"),
+    ] {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--bounding-set={drop}"))
+            .arg("--inh-caps=-all")
+            .arg("chroot")
+            .arg(root.path())
+            .arg("/usr/local/bin/runas")
+            .args(args)
+            .env_clear()
+            .env("PATH", HOST_PATH);
+        let o = run(&mut c);
+        let err = stderr(&o);
+        assert_eq!(code(&o), 1, "{err}");
+        assert!(err.contains(&format!("missing capability {name}")), "{err}");
+        assert!(err.contains("--cap-add"), "{err}");
+        assert_eq!(owner(&root.join("data")), (0, 0));
+    }
+}
+
+#[test]
+fn hardening_flags() {
+    let Some(root) = chroot("hardening") else {
+        return;
+    };
+    let o = runas(root.path(), &["app", "sh", "-c", SHOW]);
+    let plain = stdout(&o);
+    assert_eq!(field(&plain, "CapEff"), "0000000000000000");
+    assert_eq!(field(&plain, "NoNewPrivs"), "0");
+    assert_ne!(field(&plain, "CapBnd"), "0000000000000000");
+    let o = runas(
+        root.path(),
+        &["--no-new-privs", "--drop-caps", "app", "sh", "-c", SHOW],
+    );
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(field(&out, "NoNewPrivs"), "1");
+    assert_eq!(field(&out, "CapBnd"), "0000000000000000");
+    let o = runas(
+        root.path(),
+        &[
+            "--keep-cap",
+            "NET_BIND_SERVICE",
+            "--drop-caps",
+            "app",
+            "sh",
+            "-c",
+            SHOW,
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // CAP_NET_BIND_SERVICE is bit 10.
+    assert_eq!(field(&out, "CapAmb"), "0000000000000400", "{out}");
+    assert_eq!(field(&out, "CapEff"), "0000000000000400", "{out}");
+    assert_eq!(field(&out, "CapBnd"), "0000000000000400", "{out}");
+    assert_eq!(field(&out, "Uid"), "1000 1000 1000 1000");
+}
+
+#[test]
+fn environment_fallbacks() {
+    let Some(root) = chroot("env_fallbacks") else {
+        return;
+    };
+    touch(&root.join("data/f"));
+    let o = run(&mut ns(
+        root.path(),
+        "RUNAS_USER=app RUNAS_CHOWN=/data RUNAS_INIT=1 exec chroot \"$R\" /usr/local/bin/runas id -u",
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "1000");
+    assert_eq!(owner(&root.join("data/f")), (1000, 1000));
+    let o = run(&mut ns(
+        root.path(),
+        "RUNAS_GRACE=soon exec chroot \"$R\" /usr/local/bin/runas app true",
+    ));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("RUNAS_GRACE"), "{}", stderr(&o));
+}
+
+/// While runas walks, a thread keeps swapping a directory of the tree for a
+/// symlink to a root-owned directory outside it (and back). Whatever runas
+/// sees, nothing outside may change owner.
+#[test]
+fn swapping_a_directory_for_a_symlink_during_the_walk_changes_nothing_outside() {
+    let Some(root) = chroot("swap_race") else {
+        return;
+    };
+    let outside = root.join("secret");
+    std::fs::create_dir(&outside).unwrap();
+    for i in 0..200 {
+        touch(&outside.join(format!("s{i}")));
+    }
+    let data = root.join("data");
+    for i in 0..20 {
+        let d = data.join(format!("d{i}"));
+        std::fs::create_dir(&d).unwrap();
+        for j in 0..200 {
+            touch(&d.join(format!("f{j}")));
+        }
+        std::os::unix::fs::symlink("/secret", data.join(format!("l{i}"))).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let data = data.clone();
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..20 {
+                    let (d, l, t) = (
+                        data.join(format!("d{i}")),
+                        data.join(format!("l{i}")),
+                        data.join(format!("t{i}")),
+                    );
+                    // d <-> l through t: each rename is atomic.
+                    let _ = std::fs::rename(&d, &t);
+                    let _ = std::fs::rename(&l, &d);
+                    let _ = std::fs::rename(&t, &l);
+                    swaps += 1;
+                }
+            }
+            swaps
+        })
+    };
+    let mut runs = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) || runs < 5 {
+        let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        // Reset, so the next run has work to do again.
+        let mut c = Command::new("chown");
+        c.args(["-R", "-h", "0:0"]).arg(&data);
+        run(&mut c);
+        runs += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 0);
+    assert_eq!(owner(&outside), (0, 0));
+    for i in 0..200 {
+        assert_eq!(
+            owner(&outside.join(format!("s{i}"))),
+            (0, 0),
+            "s{i} after {runs} runs"
+        );
+    }
+}
+
+/// A directory with many entries (200 000 by default; DOCKHAND_BIG=1000000
+/// for a million) is walked in full; memory stays small.
+#[test]
+fn a_huge_flat_directory() {
+    let Some(root) = chroot("huge_dir") else {
+        return;
+    };
+    let n: usize = std::env::var("DOCKHAND_BIG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let big = root.join("data/big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..n {
+        std::fs::File::create(big.join(format!("{i:07}"))).unwrap();
+    }
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(summary(&stderr(&o), "/data"), (n as u64 + 2, n as u64 + 2));
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    assert_eq!(summary(&stderr(&o), "/data"), (n as u64 + 2, 0));
+}

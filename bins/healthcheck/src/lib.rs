@@ -1,10 +1,425 @@
-//! healthcheck: see the README section of the same name.
+//! healthcheck: one probe of a target, with Docker and Kubernetes exit codes
+//! (0 healthy, 1 unhealthy, 2 usage), one line of output for `docker
+//! inspect`'s Health.Log, and optionally taking the container down by
+//! signalling PID 1 after N consecutive failures.
 #![forbid(unsafe_code)]
 
-use dockhand::Error;
+pub mod state;
+
+use argh::FromArgs;
+use dockhand::check::{self, http};
+use dockhand::cli::{self, Env, Flag, Tail};
+use dockhand::duration;
+use dockhand::sys::{pid1, process, signal};
+use dockhand::target::Target;
+use dockhand::{out, Error};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const TOOL: &str = "healthcheck";
+
+#[derive(FromArgs, Debug)]
+/// Probe TARGET once: exit 0 when healthy, 1 when not, 2 on a usage error.
+/// TARGET: http://host:port/path, tcp://host:port (or host:port),
+/// unix:///path.sock, file:///path, postgres://host:port, redis://host:port.
+struct Args {
+    /// bound on the whole probe: resolution, connect, request, response (default 3s)
+    #[argh(option, from_str_fn(duration_arg))]
+    timeout: Option<Duration>,
+    /// accepted HTTP statuses, e.g. 200,204 or 200-299 (default 200-399)
+    #[argh(option, from_str_fn(status_arg))]
+    status: Option<Vec<(u16, u16)>>,
+    /// the HTTP body (first 64 KiB) must contain this text
+    #[argh(option)]
+    body_contains: Option<String>,
+    /// extra HTTP request header "Name: value" (repeatable)
+    #[argh(option, from_str_fn(header_arg))]
+    header: Vec<String>,
+    /// send the HTTP request over this unix socket
+    #[argh(option)]
+    unix_socket: Option<PathBuf>,
+    /// signal PID 1 after --kill-after consecutive failures
+    #[argh(switch)]
+    kill_pid1: bool,
+    /// consecutive failures before PID 1 is signalled (default 3)
+    #[argh(option, from_str_fn(count_arg))]
+    kill_after: Option<u32>,
+    /// no signal while PID 1 is younger than this, and failures are not counted (default 0)
+    #[argh(option, from_str_fn(duration_arg))]
+    start_period: Option<Duration>,
+    /// the signal for PID 1 (default TERM)
+    #[argh(option, from_str_fn(signal_arg))]
+    kill_signal: Option<i32>,
+    /// file counting consecutive failures (default /tmp/healthcheck-<hash of TARGET>.state)
+    #[argh(option)]
+    state: Option<PathBuf>,
+    /// print nothing on stdout; the exit status says it all
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+    /// what to probe (or $HEALTHCHECK_TARGET)
+    #[argh(positional)]
+    target: Option<String>,
+}
+
+fn duration_arg(v: &str) -> Result<Duration, String> {
+    duration::parse(v)
+}
+fn status_arg(v: &str) -> Result<Vec<(u16, u16)>, String> {
+    http::parse_status(v)
+}
+fn header_arg(v: &str) -> Result<String, String> {
+    http::check_header(v).map(|_| v.to_string())
+}
+fn count_arg(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{v:?} is not a count of at least 1")),
+    }
+}
+fn signal_arg(v: &str) -> Result<i32, String> {
+    signal::parse(v)
+}
+
+/// The flags that can come from `HEALTHCHECK_<FLAG>`. A header from the
+/// environment is one header (values hold spaces), not a list.
+const FLAGS: &[Flag] = &[
+    Flag::value("timeout", Some(duration::check)),
+    Flag::value("status", Some(|v| http::parse_status(v).map(|_| ()))),
+    Flag::value("body-contains", None),
+    Flag::value("header", Some(http::check_header)),
+    Flag::value("unix-socket", None),
+    Flag::switch("kill-pid1"),
+    Flag::value("kill-after", Some(|v| count_arg(v).map(|_| ()))),
+    Flag::value("start-period", Some(duration::check)),
+    Flag::value("kill-signal", Some(|v| signal::parse(v).map(|_| ()))),
+    Flag::value("state", None),
+    Flag::switch("quiet"),
+];
+
+/// Taking the container down.
+#[derive(Debug, Clone)]
+pub struct Kill {
+    pub after: u32,
+    pub start_period: Duration,
+    pub signal: i32,
+}
+
+/// The validated command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub target: Target,
+    pub timeout: Duration,
+    pub http: http::Options,
+    pub kill: Option<Kill>,
+    /// Where failures are counted (`None`: they are not).
+    pub state: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Parse and validate the command line and environment.
+pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
+    let (a, _) = cli::parse_all::<Args>(
+        TOOL,
+        args,
+        FLAGS,
+        Tail::None,
+        env,
+        &[("HEALTHCHECK_TARGET", "TARGET")],
+    )?;
+    let text = match a
+        .target
+        .or_else(|| env.get("HEALTHCHECK_TARGET").filter(|t| !t.is_empty()))
+    {
+        Some(t) => t,
+        None => {
+            return Err(Error::usage(
+                "missing TARGET (or $HEALTHCHECK_TARGET), e.g. http://127.0.0.1:8000/health",
+            ))
+        }
+    };
+    let target = Target::parse(&text).map_err(Error::usage)?;
+    let timeout = a.timeout.unwrap_or(Duration::from_secs(3));
+    if timeout.is_zero() {
+        return Err(Error::usage("--timeout must be more than 0"));
+    }
+    let is_http = matches!(target, Target::Http(_));
+    for (given, flag) in [
+        (a.status.is_some(), "--status"),
+        (a.body_contains.is_some(), "--body-contains"),
+        (!a.header.is_empty(), "--header"),
+        (a.unix_socket.is_some(), "--unix-socket"),
+    ] {
+        if given && !is_http {
+            return Err(Error::usage(format!(
+                "{flag} applies to http:// targets only, not {target}"
+            )));
+        }
+    }
+    if let Some(p) = &a.unix_socket {
+        if !p.is_absolute() {
+            return Err(Error::usage(format!(
+                "--unix-socket {}: the path must be absolute",
+                p.display()
+            )));
+        }
+    }
+    for (given, flag) in [
+        (a.kill_after.is_some(), "--kill-after"),
+        (a.start_period.is_some(), "--start-period"),
+        (a.kill_signal.is_some(), "--kill-signal"),
+    ] {
+        if given && !a.kill_pid1 {
+            return Err(Error::usage(format!("{flag} needs --kill-pid1")));
+        }
+    }
+    let kill = a.kill_pid1.then(|| Kill {
+        after: a.kill_after.unwrap_or(3),
+        start_period: a.start_period.unwrap_or(Duration::ZERO),
+        signal: a.kill_signal.unwrap_or(15),
+    });
+    let state = match a.state {
+        Some(p) => Some(p),
+        None if kill.is_some() => {
+            let key = match &a.unix_socket {
+                Some(s) => format!("{target} {}", s.display()),
+                None => target.to_string(),
+            };
+            Some(state::default_path(&key))
+        }
+        None => None,
+    };
+    Ok(Config {
+        target,
+        timeout,
+        http: http::Options {
+            status: a.status.unwrap_or_default(),
+            headers: a.header,
+            body_contains: a.body_contains,
+            unix_socket: a.unix_socket,
+        },
+        kill,
+        state,
+        quiet: a.quiet,
+    })
+}
+
+/// What was probed, for the output line: `GET http://...` or the target.
+pub fn describe(cfg: &Config) -> String {
+    match (&cfg.target, &cfg.http.unix_socket) {
+        (Target::Http(u), Some(s)) => format!("GET {} via unix://{}", u.text, s.display()),
+        (Target::Http(u), None) => format!("GET {}", u.text),
+        (t, _) => t.to_string(),
+    }
+}
+
+/// Say how long a timed-out probe was given: "timed out after 3s".
+pub fn timeout_reason(reason: &str, timeout: Duration) -> String {
+    if reason.contains("timed out") {
+        reason.replacen(
+            "timed out",
+            &format!("timed out after {}", duration::human(timeout)),
+            1,
+        )
+    } else {
+        reason.to_string()
+    }
+}
 
 /// Run healthcheck with its arguments (program name removed); returns the exit status.
 pub fn run(args: Vec<String>) -> Result<i32, Error> {
-    let _ = args;
-    Err(Error::failed("not built yet"))
+    let cfg = config(&args, &cli::ProcessEnv)?;
+    let start = Instant::now();
+    let deadline = start + cfg.timeout;
+    let opts = check::Options {
+        http: cfg.http.clone(),
+    };
+    let result = check::check(&cfg.target, deadline, &opts);
+    let took = start.elapsed();
+    let what = describe(&cfg);
+    let line = match &result {
+        Ok(detail) => format!("healthy: {what} -> {detail} in {}", duration::human(took)),
+        Err(reason) => {
+            let reason = timeout_reason(reason, cfg.timeout);
+            let note = account(&cfg, false)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!("unhealthy: {what} -> {reason}{note}")
+        }
+    };
+    if result.is_ok() {
+        account(&cfg, true);
+    }
+    if !cfg.quiet {
+        out::line(&line);
+    }
+    Ok(if result.is_ok() { 0 } else { 1 })
+}
+
+/// Count the result in the state file and, after enough failures, signal
+/// PID 1. Returns the note for the output line of a failure.
+fn account(cfg: &Config, healthy: bool) -> Option<String> {
+    let path = cfg.state.as_ref()?;
+    let pid1_start = pid1::start_ticks(1).ok();
+    // Failures inside the start period are not counted (Docker's rule), and
+    // PID 1 is never signalled then; an unknown age counts as young.
+    let young = match &cfg.kill {
+        Some(k) if !healthy && !k.start_period.is_zero() => match pid1::age(1) {
+            Ok(age) if age >= k.start_period => None,
+            Ok(age) => Some(format!(
+                "not counted: PID 1 is {} old, start period {}",
+                duration::human(age),
+                duration::human(k.start_period)
+            )),
+            Err(e) => Some(format!("not counted: cannot tell the age of PID 1: {e}")),
+        },
+        _ => None,
+    };
+    // The lock is held for microseconds; a second is plenty even when the
+    // probe used all of its time.
+    let updated = state::update(path, Instant::now() + Duration::from_secs(1), |old| {
+        let old = old.filter(|o| o.pid1_start == pid1_start).unwrap_or_default();
+        let failures = if healthy {
+            0
+        } else if young.is_some() {
+            old.failures
+        } else {
+            old.failures.saturating_add(1)
+        };
+        state::State { failures, pid1_start }
+    });
+    let updated = match updated {
+        Ok(u) => u,
+        Err(e) => {
+            if healthy {
+                out::warn(TOOL, &e);
+            }
+            return Some(format!("failures not counted: {e}"));
+        }
+    };
+    if let Some(w) = &updated.warning {
+        out::warn(TOOL, w);
+    }
+    if healthy {
+        return None;
+    }
+    if let Some(y) = young {
+        return Some(y);
+    }
+    let n = updated.state.failures;
+    let Some(k) = &cfg.kill else {
+        return Some(format!("failure {n}"));
+    };
+    let count = format!("failure {n} of {}", k.after);
+    if n < k.after {
+        return Some(count);
+    }
+    Some(format!("{count}; {}", signal_pid1(k.signal)))
+}
+
+/// Signal PID 1 if it will notice; says what happened.
+fn signal_pid1(sig: i32) -> String {
+    let name = format!("SIG{}", signal::name(sig));
+    if process::getpid() == 1 {
+        return "not signalled: healthcheck itself is PID 1".into();
+    }
+    match pid1::name_and_caught(1, sig) {
+        Err(e) => format!(
+            "PID 1 not signalled: cannot read /proc/1/status: {}",
+            dockhand::net::describe(&e)
+        ),
+        Ok((comm, false)) => {
+            out::warn(
+                TOOL,
+                &format!(
+                    "PID 1 ({comm}) has no handler for {name}, so the kernel ignores it: run the service under runas --init"
+                ),
+            );
+            format!("PID 1 ({comm}) not signalled: no {name} handler")
+        }
+        Ok((comm, true)) => match process::kill(1, sig) {
+            Ok(()) => format!("sent {name} to PID 1 ({comm})"),
+            Err(e) => format!(
+                "cannot send {name} to PID 1 ({comm}): {}",
+                dockhand::net::describe(&e)
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&s(&["http://127.0.0.1:8000/health"]), &[("X", "")]).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(3));
+        assert!(c.kill.is_none() && c.state.is_none() && !c.quiet);
+        assert_eq!(describe(&c), "GET http://127.0.0.1:8000/health");
+        let c = config(&s(&["--kill-pid1", "http://127.0.0.1:8000/health"]), &[("X", "")]).unwrap();
+        let k = c.kill.unwrap();
+        assert_eq!((k.after, k.start_period, k.signal), (3, Duration::ZERO, 15));
+        assert!(c.state.unwrap().starts_with("/tmp"));
+    }
+
+    #[test]
+    fn environment_fills_in() {
+        let env = [
+            ("HEALTHCHECK_TARGET", "tcp://127.0.0.1:5432"),
+            ("HEALTHCHECK_TIMEOUT", "250ms"),
+            ("HEALTHCHECK_KILL_PID1", "yes"),
+            ("HEALTHCHECK_KILL_AFTER", "5"),
+            ("HEALTHCHECK_KILL_SIGNAL", "INT"),
+        ];
+        let c = config(&[], &env).unwrap();
+        assert_eq!(c.target.to_string(), "tcp://127.0.0.1:5432");
+        assert_eq!(c.timeout, Duration::from_millis(250));
+        let k = c.kill.unwrap();
+        assert_eq!((k.after, k.signal), (5, 2));
+        let env = [("HEALTHCHECK_HEADER", "Authorization: Bearer a b")];
+        let c = config(&s(&["http://h/"]), &env).unwrap();
+        assert_eq!(c.http.headers, s(&["Authorization: Bearer a b"]));
+    }
+
+    #[test]
+    fn usage_errors_name_the_problem() {
+        let env = [("X", "")];
+        for (args, want) in [
+            (&[][..], "missing TARGET"),
+            (&["--timeout", "0", "h:1"][..], "--timeout"),
+            (&["--status", "200", "tcp://h:1"][..], "--status"),
+            (&["--unix-socket", "/s", "file:///x"][..], "--unix-socket"),
+            (&["--kill-after", "2", "h:1"][..], "needs --kill-pid1"),
+            (&["--kill-pid1", "--kill-after", "0", "h:1"][..], "--kill-after"),
+            (
+                &["--kill-pid1", "--kill-signal", "NOPE", "h:1"][..],
+                "--kill-signal",
+            ),
+            (&["--header", "bad", "http://h/"][..], "--header"),
+            (&["ftp://h"][..], "unknown scheme"),
+        ] {
+            let e = config(&s(args), &env).unwrap_err();
+            assert_eq!(e.code(), 2, "{args:?}");
+            assert!(e.to_string().contains(want), "{args:?}: {e}");
+        }
+        let e = config(&s(&["h:1"]), &[("HEALTHCHECK_KILL_AFTER", "x")]).unwrap_err();
+        assert!(e.to_string().contains("HEALTHCHECK_KILL_AFTER"), "{e}");
+    }
+
+    #[test]
+    fn timeout_reason_says_how_long() {
+        assert_eq!(
+            timeout_reason("timed out", Duration::from_secs(3)),
+            "timed out after 3s"
+        );
+        assert_eq!(
+            timeout_reason("cannot resolve db: lookup timed out", Duration::from_millis(500)),
+            "cannot resolve db: lookup timed out after 500ms"
+        );
+        assert_eq!(timeout_reason("status 500", Duration::from_secs(3)), "status 500");
+    }
 }

@@ -1,10 +1,253 @@
-//! ldcheck: see the README section of the same name.
+//! ldcheck: audit a tree's shared-library dependencies exactly as glibc's
+//! loader would (without running anything), with GPU awareness and Debian
+//! package hints. Replaces `ldd` loops in Dockerfile RUN steps.
 #![forbid(unsafe_code)]
 
+pub mod elf;
+pub mod gpu;
+pub mod hints;
+pub mod ldcache;
+pub mod report;
+pub mod resolve;
+pub mod root;
+
+use argh::FromArgs;
+use dockhand::cli::{self, Flag, ProcessEnv, Tail};
 use dockhand::Error;
+use resolve::{Ctx, Loaded, Obj};
+use root::Root;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const TOOL: &str = "ldcheck";
+
+#[derive(FromArgs, Debug)]
+/// Check that every program and shared object under PATH finds its libraries, as glibc's ld.so would:
+/// ldcheck [OPTIONS] PATH...
+#[argh(
+    note = "Nothing is executed. Judged are the entry points: files no other file found names in DT_NEEDED.",
+    error_code(0, "everything resolves"),
+    error_code(1, "a library is missing, a version or symbol is not found, or the driver is too old"),
+    error_code(2, "bad usage")
+)]
+struct Args {
+    /// judge the image rooted at DIR (PATHs and output paths are inside it, as in a chroot)
+    #[argh(option)]
+    root: Option<String>,
+
+    /// LD_LIBRARY_PATH to emulate (default: $LD_LIBRARY_PATH when --root is /)
+    #[argh(option)]
+    library_path: Option<String>,
+
+    /// output: text (default), tree or json
+    #[argh(option, from_str_fn(format_arg))]
+    format: Option<report::Format>,
+
+    /// do not report this soname as missing (repeatable)
+    #[argh(option)]
+    ignore: Vec<String>,
+
+    /// also judge every file on its own (ldd's view), not only entry points
+    #[argh(switch)]
+    each_file: bool,
+
+    /// also check that every undefined non-weak symbol is defined by a loaded library
+    #[argh(switch)]
+    symbols: bool,
+
+    /// GPU mode (on by itself when CUDA libraries are found): driver libraries are provided at run time
+    #[argh(switch)]
+    gpu: bool,
+
+    /// debian codename for package hints (default: the root's /etc/os-release)
+    #[argh(option)]
+    codename: Option<String>,
+
+    /// files or directories to check
+    #[argh(positional)]
+    paths: Vec<String>,
+}
+
+fn format_arg(v: &str) -> Result<report::Format, String> {
+    match v {
+        "text" => Ok(report::Format::Text),
+        "tree" => Ok(report::Format::Tree),
+        "json" => Ok(report::Format::Json),
+        _ => Err(format!("unknown format {v:?} (use text, tree or json)")),
+    }
+}
+
+const FLAGS: &[Flag] = &[
+    Flag::value("root", None),
+    Flag::value("library-path", None),
+    Flag::value("format", Some(|v| format_arg(v).map(|_| ()))),
+    Flag::multi("ignore", None),
+    Flag::switch("each-file"),
+    Flag::switch("symbols"),
+    Flag::switch("gpu"),
+    Flag::value("codename", None),
+];
 
 /// Run ldcheck with its arguments (program name removed); returns the exit status.
 pub fn run(args: Vec<String>) -> Result<i32, Error> {
-    let _ = args;
-    Err(Error::failed("not built yet"))
+    let (a, _) = cli::parse_all::<Args>(TOOL, &args, FLAGS, Tail::None, &ProcessEnv, &[])?;
+    if a.paths.is_empty() {
+        return Err(Error::usage("no PATH given (see ldcheck --help)"));
+    }
+    let root_dir = PathBuf::from(a.root.as_deref().unwrap_or("/"));
+    if !root_dir.is_dir() {
+        return Err(Error::usage(format!("--root {}: not a directory", root_dir.display())));
+    }
+    let library_path = match a.library_path {
+        Some(p) => Some(p),
+        None if root_dir == std::path::Path::new("/") => std::env::var("LD_LIBRARY_PATH").ok(),
+        None => None,
+    };
+    let opts = Options {
+        root: root_dir,
+        library_path,
+        ignore: a.ignore,
+        each_file: a.each_file,
+        symbols: a.symbols,
+        gpu: a.gpu,
+        codename: a.codename,
+    };
+    let rep = check(&opts, &a.paths).map_err(Error::usage)?;
+    report::print(&rep, a.format.unwrap_or(report::Format::Text));
+    Ok(if rep.ok { 0 } else { 1 })
+}
+
+/// Everything a check needs besides the paths.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub root: PathBuf,
+    pub library_path: Option<String>,
+    pub ignore: Vec<String>,
+    pub each_file: bool,
+    pub symbols: bool,
+    pub gpu: bool,
+    pub codename: Option<String>,
+}
+
+/// How many threads read files and judge entry points.
+fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 4)
+}
+
+/// Run `f` over `items` on a few threads, keeping the order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads().min(items.len().max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut v = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(it) = items.get(i) else { break };
+                        v.push((i, f(it)));
+                    }
+                    v
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Read the root's Debian codename from its /etc/os-release.
+fn codename(root: &Root) -> Option<String> {
+    let c = root.canon("/etc/os-release")?;
+    let text = std::fs::read_to_string(root.host_path(&c)).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Walk, read, judge: the whole check, returning the report.
+pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String> {
+    let root = Root::new(&opts.root);
+    let walk = root::walk(&root, paths)?;
+    let ctx = Ctx::new(&root, opts.library_path.clone(), opts.symbols);
+
+    // Read every file in parallel; keep the ELF ones.
+    let parsed: Vec<Option<Result<Obj, String>>> = par_map(&walk.files, |p| read_if_elf(&root, p, opts.symbols));
+    let mut objs: Vec<(String, Arc<Obj>)> = Vec::new();
+    let mut unreadable = Vec::new();
+    for (p, r) in walk.files.iter().zip(parsed) {
+        match r {
+            Some(Ok(o)) => {
+                let o = Arc::new(o);
+                ctx.insert(p, Some(o.clone()));
+                objs.push((p.clone(), o));
+            }
+            Some(Err(e)) => unreadable.push((p.clone(), e)),
+            None => {}
+        }
+    }
+
+    // Entry points: programs, and objects no other file names in DT_NEEDED.
+    let needed: HashSet<&str> = objs
+        .iter()
+        .flat_map(|(_, o)| o.elf.needed.iter().map(|n| n.rsplit('/').next().unwrap_or(n)))
+        .collect();
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (p, o) in &objs {
+        if !matches!(o.elf.etype, elf::ET_DYN | elf::ET_EXEC) {
+            continue;
+        }
+        if resolve::Arch::for_elf(&o.elf).is_none() {
+            skipped.push(p.clone());
+            continue;
+        }
+        let base = p.rsplit('/').next().unwrap_or(p);
+        let named = needed.contains(base)
+            || o.elf.soname.as_deref().is_some_and(|s| needed.contains(s))
+            || walk.aliases.get(p).is_some_and(|a| a.iter().any(|n| needed.contains(n.as_str())));
+        if o.elf.interp.is_some() || !named || opts.each_file {
+            entries.push((p.clone(), o.clone()));
+        }
+    }
+
+    let loaded: Vec<Loaded> = par_map(&entries, |(p, o)| ctx.load(p, o.clone()));
+
+    let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
+        || objs.iter().any(|(_, o)| o.elf.needed.iter().any(|n| gpu::driver_provided(n)));
+    let codename = opts.codename.clone().or_else(|| codename(&root));
+    Ok(report::build(report::Input {
+        opts,
+        ctx: &ctx,
+        walk: &walk,
+        files: objs.len(),
+        entries: &entries,
+        loaded: &loaded,
+        unreadable,
+        skipped,
+        gpu: opts.gpu || gpu_auto,
+        codename,
+    }))
+}
+
+/// None for files that are not ELF; the parse result otherwise.
+fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Obj, String>> {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let f = std::fs::File::open(root.host_path(p)).ok()?;
+    let mut head = [0u8; 4];
+    f.read_exact_at(&mut head, 0).ok()?;
+    if !elf::is_elf(&head) {
+        return None;
+    }
+    let m = f.metadata().ok()?;
+    let src = elf::FileSource { file: &f, size: m.len() };
+    Some(elf::parse_from(&src, symbols).map(|e| Obj {
+        canon: p.to_string(),
+        id: (m.dev(), m.ino()),
+        elf: e,
+    }))
 }

@@ -34,15 +34,11 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
     }
 }
 
-/// Connect to a unix stream socket. A connect on a unix socket does not block
-/// on a slow server the way TCP can (the kernel answers at once: accepted,
-/// queued, refused or EAGAIN when the backlog is full), so the deadline only
-/// needs checking before it.
+/// Connect to a unix stream socket within `deadline`. A blocking connect to a
+/// listener whose backlog is full (a hung server) would wait without bound,
+/// so the HTTP module's connect bounds it with a send timeout.
 pub fn unix_connect(path: &std::path::Path, deadline: Instant) -> Result<UnixStream, String> {
-    if Instant::now() >= deadline {
-        return Err("timed out".into());
-    }
-    UnixStream::connect(path).map_err(|e| net::describe(&e))
+    http::unix_connect(path, deadline)
 }
 
 /// A file target is up when the path exists. It is not followed if it is a

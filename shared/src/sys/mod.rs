@@ -4,6 +4,7 @@
 
 pub mod fs;
 pub mod notify;
+pub mod pid1;
 pub mod privs;
 pub mod process;
 pub mod signal;

@@ -103,3 +103,146 @@ pub fn getpid() -> i32 {
 pub fn getppid() -> i32 {
     nix::unistd::getppid().as_raw()
 }
+
+/// A way to notice that another process, not necessarily a child, has ended:
+/// a pidfd where the kernel has them (Linux 5.3+), else the process's start
+/// time from /proc, so that a recycled pid is not taken for the same process.
+/// A zombie counts as ended.
+#[derive(Debug)]
+pub struct ProcessWatch {
+    pid: i32,
+    pidfd: Option<std::os::fd::OwnedFd>,
+    start: Option<u64>,
+}
+
+impl ProcessWatch {
+    /// Start watching `pid`; call it while the process is known to be alive
+    /// (for the calling process itself: `ProcessWatch::new(getpid())`).
+    pub fn new(pid: i32) -> ProcessWatch {
+        ProcessWatch {
+            pid,
+            pidfd: pidfd_open(pid).ok(),
+            start: proc_stat(pid).map(|(_, start)| start),
+        }
+    }
+
+    /// Like `new` without a pidfd: what a kernel without pidfd_open (or a
+    /// seccomp filter refusing it) gets. Lets tests drive that path.
+    pub fn new_without_pidfd(pid: i32) -> ProcessWatch {
+        ProcessWatch {
+            pid,
+            pidfd: None,
+            start: proc_stat(pid).map(|(_, start)| start),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the process has ended.
+    pub fn ended(&self) -> bool {
+        if let Some(fd) = &self.pidfd {
+            return pidfd_readable(fd, nix::poll::PollTimeout::ZERO);
+        }
+        match (self.start, proc_stat(self.pid)) {
+            (Some(start), Some((state, now))) => now != start || state == 'Z' || state == 'X',
+            (Some(_), None) => true,
+            (None, _) => !alive(self.pid),
+        }
+    }
+
+    /// Block until the process has ended.
+    pub fn wait_ended(&self) {
+        while !self.ended() {
+            match &self.pidfd {
+                Some(fd) => {
+                    pidfd_readable(fd, nix::poll::PollTimeout::NONE);
+                }
+                None => std::thread::sleep(std::time::Duration::from_millis(200)),
+            }
+        }
+    }
+}
+
+/// pidfd_open(2): a descriptor that becomes readable when `pid` ends. It is
+/// always close-on-exec.
+fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1;
+    // it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
+/// Whether the pidfd is readable (its process ended), waiting up to `timeout`.
+fn pidfd_readable(fd: &std::os::fd::OwnedFd, timeout: nix::poll::PollTimeout) -> bool {
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(n) => return n > 0,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // A pidfd that cannot be polled tells us nothing; say "ended" so
+            // no watcher lingers on a broken handle.
+            Err(_) => return true,
+        }
+    }
+}
+
+/// State letter and start time (clock ticks since boot) of `pid`, from
+/// /proc/PID/stat; `None` when the process or /proc is not there.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or
+    // parentheses itself, so count fields from the last ')'.
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let start = f.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Wait up to `timeout` (`None`: no limit) for one of `sigs`, which the
+/// caller must have blocked in every thread. `Ok(None)` when the time passed.
+pub fn wait_signal(sigs: &[i32], timeout: Option<std::time::Duration>) -> io::Result<Option<i32>> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for &s in sigs {
+        set.add(Signal::try_from(s).map_err(io::Error::from)?);
+    }
+    let ts = timeout.map(nix::sys::time::TimeSpec::from);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
+    loop {
+        // SAFETY: `set` is a valid, initialised sigset_t; a null siginfo
+        // pointer is allowed; `ts_ptr` is null or points to `ts`, which lives
+        // until the end of this function.
+        let r = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), ts_ptr) };
+        if r >= 0 {
+            return Ok(Some(r));
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EAGAIN => return Ok(None),
+            nix::errno::Errno::EINTR => continue,
+            e => return Err(e.into()),
+        }
+    }
+}
+
+/// Wait (polling /proc, at most `limit`) until this process has one thread:
+/// a thread that was joined may still be counted for a moment while the
+/// kernel finishes it, and `fork` refuses while it is.
+pub fn wait_single_threaded(limit: std::time::Duration) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    while thread_count()? != 1 {
+        if start.elapsed() >= limit {
+            return Err(io::Error::other("other threads did not finish"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}

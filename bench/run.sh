@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make bench: measure dockhand against the tools it replaces, side by side, on this machine.
+# Installs the peers from Debian's packages when missing, fetches the opencv-python wheel once
+# (into /var/cache/dockhand/wheels, outside the repo), then runs bench/bench.py, which writes
+# bench/RESULTS.md and bench/results.svg. Binaries come from $DOCKHAND_BIN_DIR (default
+# dist/x86_64, what `make dist` leaves). Arguments go to bench.py (--quick, --only SECTIONS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+if [[ $(id -u) != 0 ]]; then
+    say "run as root: the benchmark installs packages, chowns a test tree and drops privileges"
+    exit 1
+fi
+
+# package and a file it installs; only missing packages are installed.
+peers=(
+    gosu:/usr/sbin/gosu
+    util-linux:/usr/bin/setpriv
+    tini:/usr/bin/tini-static
+    dumb-init:/usr/bin/dumb-init
+    catatonit:/usr/bin/catatonit
+    busybox-static:/bin/busybox
+    curl:/usr/bin/curl
+    wget:/usr/bin/wget
+    python3:/usr/bin/python3
+    python3-pip:/usr/lib/python3/dist-packages/pip
+    wait-for-it:/usr/bin/wait-for-it
+    pax-utils:/usr/bin/lddtree
+    python3-pyelftools:/usr/lib/python3/dist-packages/elftools
+    libtree:/usr/bin/libtree
+    hyperfine:/usr/bin/hyperfine
+    findutils:/usr/bin/find
+)
+need=()
+for p in "${peers[@]}"; do
+    pkg=${p%%:*} file=${p#*:}
+    # busybox (dynamic) also installs /bin/busybox: insist on the static package.
+    if [[ ! -e $file ]] || ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        need+=("$pkg")
+    fi
+done
+if ((${#need[@]})); then
+    say "installing Debian packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+        # One at a time, so one missing package costs only its own rows (reported as missing).
+        for pkg in "${need[@]}"; do
+            apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null || say "could not install $pkg"
+        done
+    fi
+fi
+
+wheels=/var/cache/dockhand/wheels
+if ! compgen -G "$wheels/opencv_python-[0-9]*.whl" >/dev/null; then
+    say "downloading the opencv-python wheel into $wheels (once)"
+    mkdir -p "$wheels"
+    /usr/bin/python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$wheels" opencv-python ||
+        say "could not download opencv-python: its ldcheck rows will say so"
+fi
+
+exec /usr/bin/python3 bench/bench.py "$@"

@@ -1,0 +1,254 @@
+//! GPU awareness: the libraries the NVIDIA container toolkit injects at run
+//! time, the CUDA runtime version a tree carries, and the CUDA minimum-driver
+//! table checked against the host's driver.
+
+use serde::Serialize;
+
+/// Sonames the NVIDIA container toolkit mounts from the host driver at run
+/// time (its "utility", "compute", "video", "graphics" and "display" lists).
+const DRIVER_LIBS: &[&str] = &[
+    "libcuda.so.1",
+    "libcudadebugger.so.1",
+    "libnvidia-ml.so.1",
+    "libnvidia-ptxjitcompiler.so.1",
+    "libnvidia-nvvm.so.4",
+    "libnvidia-opencl.so.1",
+    "libnvidia-cfg.so.1",
+    "libnvidia-allocator.so.1",
+    "libnvidia-encode.so.1",
+    "libnvidia-opticalflow.so.1",
+    "libnvcuvid.so.1",
+    "libnvidia-fbc.so.1",
+    "libnvidia-ifr.so.1",
+    "libnvoptix.so.1",
+    "libnvidia-ngx.so.1",
+    "libGLX_nvidia.so.0",
+    "libEGL_nvidia.so.0",
+    "libGLESv2_nvidia.so.2",
+    "libGLESv1_CM_nvidia.so.1",
+    "libnvidia-egl-gbm.so.1",
+    "libnvidia-egl-wayland.so.1",
+];
+
+/// Driver libraries whose soname carries the driver version (libnvidia-glcore.so.535.104.05).
+const DRIVER_VERSIONED: &[&str] = &[
+    "libnvidia-glcore.so.",
+    "libnvidia-tls.so.",
+    "libnvidia-glsi.so.",
+    "libnvidia-eglcore.so.",
+    "libnvidia-rtcore.so.",
+    "libnvidia-glvkspirv.so.",
+    "libnvidia-gpucomp.so.",
+    "libnvidia-compiler.so.",
+    "libnvidia-pkcs11.so.",
+    "libnvidia-vulkan-producer.so.",
+];
+
+/// Whether the driver provides `soname` at run time.
+pub fn driver_provided(soname: &str) -> bool {
+    DRIVER_LIBS.contains(&soname) || DRIVER_VERSIONED.iter().any(|p| soname.starts_with(p))
+}
+
+/// Whether a file name says the tree carries CUDA (turns GPU mode on).
+pub fn is_cuda_file(name: &str) -> bool {
+    [
+        "libcudart.so",
+        "libcublas",
+        "libcudnn",
+        "libnccl",
+        "libcufft",
+        "libcusparse",
+        "libnvrtc",
+        "libnvJitLink",
+        "libtorch_cuda",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
+
+/// Minimum Linux driver for each CUDA release (NVIDIA's CUDA Toolkit release
+/// notes, table "CUDA Toolkit and Corresponding Driver Versions"), newest first.
+const MIN_DRIVER: &[(&str, &str)] = &[
+    ("13.0", "580.65.06"),
+    ("12.9", "575.51.03"),
+    ("12.8", "570.26"),
+    ("12.6", "560.28.03"),
+    ("12.5", "555.42.02"),
+    ("12.4", "550.54.14"),
+    ("12.3", "545.23.06"),
+    ("12.2", "535.54.03"),
+    ("12.1", "530.30.02"),
+    ("12.0", "525.60.13"),
+    ("11.8", "520.61.05"),
+    ("11.7", "515.43.04"),
+    ("11.6", "510.39.01"),
+    ("11.5", "495.29.05"),
+    ("11.4", "470.42.01"),
+    ("11.3", "465.19.01"),
+    ("11.2", "460.27.03"),
+    ("11.1", "455.23.05"),
+    ("11.0", "450.36.06"),
+    ("10.2", "440.33"),
+    ("10.1", "418.39"),
+    ("10.0", "410.48"),
+];
+
+/// Minor-version compatibility: any runtime of a major release runs on this driver or newer.
+const MINOR_COMPAT: &[(u32, &str)] = &[(13, "580.65.06"), (12, "525.60.13"), (11, "450.80.02")];
+
+/// Dotted numbers compared numerically ("535.104.05" < "535.129.03").
+pub fn vkey(v: &str) -> Vec<u32> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriverCheck {
+    pub cuda: String,
+    pub needs: Option<String>,
+    /// "ok", "minor-version-compatibility" or "too-old".
+    pub verdict: &'static str,
+}
+
+/// Judge `driver` for CUDA runtime `cuda` ("12.4" or "12.4.127").
+pub fn check_driver(cuda: &str, driver: &str) -> DriverCheck {
+    let mm: Vec<&str> = cuda.split('.').take(2).collect();
+    let major: u32 = mm.first().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let minor = mm.join(".");
+    let d = vkey(driver);
+    let exact = MIN_DRIVER.iter().find(|(c, _)| *c == minor).map(|(_, m)| *m);
+    let compat = MINOR_COMPAT.iter().find(|(m, _)| *m == major).map(|(_, v)| *v);
+    let (verdict, needs) = match (exact, compat) {
+        (Some(m), _) if d >= vkey(m) => ("ok", Some(m)),
+        (_, Some(c)) if d >= vkey(c) => ("minor-version-compatibility", exact.or(Some(c))),
+        (Some(m), _) => ("too-old", Some(m)),
+        (None, Some(c)) => ("too-old", Some(c)),
+        // A release newer than the table: only the same driver major can tell.
+        (None, None) => ("unknown", None),
+    };
+    DriverCheck {
+        cuda: cuda.to_string(),
+        needs: needs.map(str::to_string),
+        verdict,
+    }
+}
+
+/// The driver version from /proc/driver/nvidia/version's text
+/// ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug ...")
+/// or /sys/module/nvidia/version ("535.104.05").
+pub fn parse_driver_version(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains("NVRM version") || !l.trim().is_empty())?;
+    let rest = line.split("Kernel Module").nth(1).unwrap_or(line);
+    rest.split_whitespace()
+        .find(|w| {
+            w.split('.').count() >= 2 && w.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+/// The CUDA version a file name or a wheel's dist-info directory tells:
+/// libcudart.so.12.4.127 -> 12.4.127, libcudart.so.12 -> 12,
+/// nvidia_cuda_runtime_cu12-12.9.79.dist-info -> 12.9.79.
+pub fn cuda_version_from_name(name: &str) -> Option<String> {
+    if let Some(v) = name.strip_prefix("libcudart.so.") {
+        return (!v.is_empty() && v.split('.').all(|p| p.parse::<u32>().is_ok())).then(|| v.to_string());
+    }
+    let d = name.strip_suffix(".dist-info")?;
+    let (pkg, ver) = d.split_once('-')?;
+    if pkg.starts_with("nvidia_cuda_runtime_cu") {
+        return Some(ver.to_string());
+    }
+    None
+}
+
+/// A wheel's name and version from its dist-info directory when it is an
+/// NVIDIA CUDA wheel (nvidia_cublas_cu12-12.4.5.8.dist-info).
+pub fn nvidia_wheel(name: &str) -> Option<String> {
+    let d = name.strip_suffix(".dist-info")?;
+    let (pkg, ver) = d.split_once('-')?;
+    let cu = pkg.rsplit_once("_cu")?.1;
+    (pkg.starts_with("nvidia_") && cu.bytes().all(|b| b.is_ascii_digit()) && !cu.is_empty())
+        .then(|| format!("{} {ver}", pkg.replace('_', "-")))
+}
+
+/// The host's driver and devices (always the host's, whatever --root is).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Host {
+    pub driver: Option<String>,
+    pub devices: Vec<String>,
+}
+
+pub fn host() -> Host {
+    let driver = ["/proc/driver/nvidia/version", "/sys/module/nvidia/version"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok().and_then(|t| parse_driver_version(&t)));
+    let mut devices: Vec<String> = std::fs::read_dir("/dev")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("nvidia"))
+                .map(|n| format!("/dev/{n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort();
+    Host { driver, devices }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_libraries() {
+        assert!(driver_provided("libcuda.so.1"));
+        assert!(driver_provided("libnvidia-ml.so.1"));
+        assert!(driver_provided("libnvidia-glcore.so.535.104.05"));
+        assert!(!driver_provided("libcudart.so.12"));
+        assert!(!driver_provided("libGL.so.1"));
+    }
+
+    #[test]
+    fn driver_table() {
+        assert_eq!(check_driver("12.4", "550.54.15").verdict, "ok");
+        assert_eq!(check_driver("12.4.127", "550.54.14").verdict, "ok");
+        let c = check_driver("12.4", "535.104.05");
+        assert_eq!(c.verdict, "minor-version-compatibility");
+        assert_eq!(c.needs.as_deref(), Some("550.54.14"));
+        assert_eq!(check_driver("12.0", "525.60.12").verdict, "too-old");
+        assert_eq!(check_driver("12.1", "470.82.01").verdict, "too-old");
+        assert_eq!(check_driver("11.8", "450.80.02").verdict, "minor-version-compatibility");
+        assert_eq!(check_driver("11.8", "450.36.06").verdict, "too-old");
+        assert_eq!(check_driver("12.9", "575.51.03").verdict, "ok");
+        assert_eq!(check_driver("12.7", "560.28.03").verdict, "minor-version-compatibility");
+        assert_eq!(check_driver("14.0", "999.1").verdict, "unknown");
+        // Numeric, not lexical: 535.104 > 535.54.
+        assert!(vkey("535.104.05") > vkey("535.54.03"));
+    }
+
+    #[test]
+    fn driver_version_text() {
+        let proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n\
+                    GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n";
+        assert_eq!(parse_driver_version(proc).as_deref(), Some("535.104.05"));
+        let open = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.14  Release Build\n";
+        assert_eq!(parse_driver_version(open).as_deref(), Some("550.54.14"));
+        assert_eq!(parse_driver_version("550.90.07\n").as_deref(), Some("550.90.07"));
+        assert_eq!(parse_driver_version("garbage"), None);
+    }
+
+    #[test]
+    fn cuda_versions_from_names() {
+        assert_eq!(cuda_version_from_name("libcudart.so.12").as_deref(), Some("12"));
+        assert_eq!(cuda_version_from_name("libcudart.so.11.8.89").as_deref(), Some("11.8.89"));
+        assert_eq!(
+            cuda_version_from_name("nvidia_cuda_runtime_cu12-12.9.79.dist-info").as_deref(),
+            Some("12.9.79")
+        );
+        assert_eq!(cuda_version_from_name("libcudart.so"), None);
+        assert_eq!(
+            nvidia_wheel("nvidia_cublas_cu12-12.4.5.8.dist-info").as_deref(),
+            Some("nvidia-cublas-cu12 12.4.5.8")
+        );
+        assert_eq!(nvidia_wheel("numpy-2.0.dist-info"), None);
+    }
+}

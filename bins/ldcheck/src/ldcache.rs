@@ -1,0 +1,278 @@
+//! /etc/ld.so.cache as glibc 2.36 reads it: the new "glibc-ld.so.cache1.1"
+//! format (either alone or after an old "ld.so-1.7.0" table), its extension
+//! with the glibc-hwcaps subdirectory names, and the lookup rule of
+//! dl-cache.c's `search_cache` (hwcaps entries first, best priority wins).
+
+const OLD_MAGIC: &[u8] = b"ld.so-1.7.0";
+const NEW_MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
+const EXT_MAGIC: u32 = 0xeaa4_2174;
+const MAX_ENTRIES: u32 = 1 << 20;
+
+/// Flags value ldconfig gives 64-bit x86_64 libraries (FLAG_ELF_LIBC6 | FLAG_X8664_LIB64).
+pub const FLAGS_X86_64: i32 = 0x0303;
+/// FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64.
+pub const FLAGS_AARCH64: i32 = 0x0a03;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub flags: i32,
+    pub key: String,
+    pub value: String,
+    pub hwcap: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    pub entries: Vec<Entry>,
+    /// The glibc-hwcaps subdirectory names of the extension section.
+    pub hwcaps: Vec<String>,
+}
+
+fn rd<const N: usize>(b: &[u8], o: usize) -> Option<[u8; N]> {
+    b.get(o..o.checked_add(N)?)?.try_into().ok()
+}
+
+fn cstr(b: &[u8], o: usize) -> Option<String> {
+    let s = b.get(o..)?;
+    let end = s.iter().position(|&c| c == 0)?;
+    Some(String::from_utf8_lossy(&s[..end]).into_owned())
+}
+
+/// Parse the bytes of an ld.so.cache file.
+pub fn parse(data: &[u8]) -> Result<Cache, String> {
+    if data.starts_with(NEW_MAGIC) {
+        return parse_new(data);
+    }
+    if data.starts_with(OLD_MAGIC) {
+        // struct cache_file { char magic[11]; uint32 nlibs; file_entry libs[]; }
+        let n = u32::from_ne_bytes(rd(data, 12).ok_or("truncated ld.so.cache")?);
+        if n > MAX_ENTRIES {
+            return Err("bad ld.so.cache entry count".into());
+        }
+        let end = 16usize + n as usize * 12;
+        if end > data.len() {
+            return Err("truncated ld.so.cache".into());
+        }
+        let newoff = (end + 7) & !7;
+        if data.get(newoff..).is_some_and(|d| d.starts_with(NEW_MAGIC)) {
+            return parse_new(&data[newoff..]);
+        }
+        // Old format only: glibc 2.36 still reads it.
+        let strings = &data[end..];
+        let mut c = Cache::default();
+        for i in 0..n as usize {
+            let o = 16 + i * 12;
+            let flags = i32::from_ne_bytes(rd(data, o).ok_or("truncated")?);
+            let k = u32::from_ne_bytes(rd(data, o + 4).ok_or("truncated")?) as usize;
+            let v = u32::from_ne_bytes(rd(data, o + 8).ok_or("truncated")?) as usize;
+            if let (Some(key), Some(value)) = (cstr(strings, k), cstr(strings, v)) {
+                c.entries.push(Entry {
+                    flags,
+                    key,
+                    value,
+                    hwcap: 0,
+                });
+            }
+        }
+        return Ok(c);
+    }
+    Err("not an ld.so.cache file".into())
+}
+
+fn parse_new(d: &[u8]) -> Result<Cache, String> {
+    // magic[20], nlibs u32, len_strings u32, flags u8, pad[3], extension_offset u32, unused[3] u32
+    let be = match d.get(28).copied().ok_or("truncated ld.so.cache")? & 3 {
+        3 => true,
+        2 => false,
+        _ => cfg!(target_endian = "big"),
+    };
+    let u32at = |o: usize| -> Option<u32> {
+        rd::<4>(d, o).map(|b| if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    };
+    let u64at = |o: usize| -> Option<u64> {
+        rd::<8>(d, o).map(|b| if be { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+    };
+    let n = u32at(20).ok_or("truncated ld.so.cache")?;
+    if n > MAX_ENTRIES || 48 + n as usize * 24 > d.len() {
+        return Err("bad ld.so.cache entry count".into());
+    }
+    let mut c = Cache::default();
+    for i in 0..n as usize {
+        let o = 48 + i * 24;
+        let flags = u32at(o).ok_or("truncated")? as i32;
+        let k = u32at(o + 4).ok_or("truncated")? as usize;
+        let v = u32at(o + 8).ok_or("truncated")? as usize;
+        let hwcap = u64at(o + 16).ok_or("truncated")?;
+        if let (Some(key), Some(value)) = (cstr(d, k), cstr(d, v)) {
+            c.entries.push(Entry {
+                flags,
+                key,
+                value,
+                hwcap,
+            });
+        }
+    }
+    let ext = u32at(32).unwrap_or(0) as usize;
+    if ext != 0 && ext % 4 == 0 && u32at(ext) == Some(EXT_MAGIC) {
+        let count = u32at(ext + 4).unwrap_or(0).min(64) as usize;
+        for s in 0..count {
+            let so = ext + 8 + s * 16;
+            let (Some(tag), Some(off), Some(size)) = (u32at(so), u32at(so + 8), u32at(so + 12)) else {
+                break;
+            };
+            // Tag 1: glibc-hwcaps, an array of string offsets.
+            if tag == 1 && off % 4 == 0 {
+                for j in 0..(size as usize / 4).min(4096) {
+                    match u32at(off as usize + j * 4).and_then(|so| cstr(d, so as usize)) {
+                        Some(s) => c.hwcaps.push(s),
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+    Ok(c)
+}
+
+impl Entry {
+    /// The glibc-hwcaps subdirectory index when this is an extension entry.
+    fn hwcaps_index(&self) -> Option<usize> {
+        // DL_CACHE_HWCAP_EXTENSION is bit 62; bits 32..41 hold an x86 ISA level.
+        ((self.hwcap >> 32) & !0x3ff == 1 << 30).then_some((self.hwcap & 0xffff_ffff) as usize)
+    }
+}
+
+impl Cache {
+    /// The path the loader takes from the cache for `name`, for objects with
+    /// these `flags`; `supported` lists the glibc-hwcaps subdirectories the
+    /// CPU supports, best first.
+    pub fn lookup(&self, name: &str, flags: i32, supported: &[&str]) -> Option<&str> {
+        let mut best: Option<(&str, usize)> = None;
+        for e in self.entries.iter().filter(|e| e.key == name && e.flags == flags) {
+            match e.hwcaps_index() {
+                Some(i) => {
+                    let Some(sub) = self.hwcaps.get(i) else { continue };
+                    let Some(prio) = supported.iter().position(|s| s == sub) else { continue };
+                    if best.map_or(true, |(_, p)| prio < p) {
+                        best = Some((&e.value, prio));
+                    }
+                }
+                None => {
+                    if best.is_some() {
+                        break;
+                    }
+                    // Legacy hwcap bits (other than the platform/TLS ones) exclude an entry.
+                    if e.hwcap & 0x0000_0000_ffff_ffff != 0 {
+                        continue;
+                    }
+                    return Some(&e.value);
+                }
+            }
+        }
+        best.map(|(v, _)| v)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Build a new-format cache: (flags, key, value, hwcaps subdir index).
+    pub(crate) fn build(entries: &[(i32, &str, &str, Option<u32>)], hwcaps: &[&str]) -> Vec<u8> {
+        let mut strings = Vec::new();
+        let base = 48 + entries.len() * 24;
+        let mut add = |s: &str| {
+            let o = base + strings.len();
+            strings.extend_from_slice(s.as_bytes());
+            strings.push(0);
+            o as u32
+        };
+        let mut ents = Vec::new();
+        for (f, k, v, h) in entries {
+            let hw = h.map(|i| (1u64 << 62) | u64::from(i)).unwrap_or(0);
+            ents.push((*f, add(k), add(v), hw));
+        }
+        let hwoffs: Vec<u32> = hwcaps.iter().map(|h| add(h)).collect();
+        let mut d = Vec::new();
+        d.extend_from_slice(NEW_MAGIC);
+        d.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        d.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        d.extend_from_slice(&[2, 0, 0, 0]);
+        let ext_at = (base + strings.len() + 3) & !3;
+        d.extend_from_slice(&(ext_at as u32).to_le_bytes());
+        d.extend_from_slice(&[0; 12]);
+        for (f, k, v, hw) in ents {
+            d.extend_from_slice(&f.to_le_bytes());
+            d.extend_from_slice(&k.to_le_bytes());
+            d.extend_from_slice(&v.to_le_bytes());
+            d.extend_from_slice(&0u32.to_le_bytes());
+            d.extend_from_slice(&hw.to_le_bytes());
+        }
+        d.extend_from_slice(&strings);
+        d.resize(ext_at, 0);
+        let arr_at = ext_at + 8 + 16;
+        d.extend_from_slice(&EXT_MAGIC.to_le_bytes());
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&0u32.to_le_bytes());
+        d.extend_from_slice(&(arr_at as u32).to_le_bytes());
+        d.extend_from_slice(&((hwoffs.len() * 4) as u32).to_le_bytes());
+        for o in hwoffs {
+            d.extend_from_slice(&o.to_le_bytes());
+        }
+        d
+    }
+
+    #[test]
+    fn hwcaps_entries_win_by_priority() {
+        let d = build(
+            &[
+                (FLAGS_X86_64, "libz.so.1", "/l/glibc-hwcaps/x86-64-v2/libz.so.1", Some(1)),
+                (FLAGS_X86_64, "libz.so.1", "/l/glibc-hwcaps/x86-64-v3/libz.so.1", Some(0)),
+                (FLAGS_X86_64, "libz.so.1", "/l/libz.so.1", None),
+                (FLAGS_AARCH64, "liba.so.1", "/a/liba.so.1", None),
+            ],
+            &["x86-64-v3", "x86-64-v2"],
+        );
+        let c = parse(&d).unwrap();
+        assert_eq!(c.hwcaps, ["x86-64-v3", "x86-64-v2"]);
+        let v = |sup: &[&str]| c.lookup("libz.so.1", FLAGS_X86_64, sup).map(str::to_string);
+        assert_eq!(v(&["x86-64-v3", "x86-64-v2"]).unwrap(), "/l/glibc-hwcaps/x86-64-v3/libz.so.1");
+        assert_eq!(v(&["x86-64-v2"]).unwrap(), "/l/glibc-hwcaps/x86-64-v2/libz.so.1");
+        assert_eq!(v(&[]).unwrap(), "/l/libz.so.1");
+        assert_eq!(c.lookup("liba.so.1", FLAGS_X86_64, &[]), None);
+        assert_eq!(c.lookup("liba.so.1", FLAGS_AARCH64, &[]), Some("/a/liba.so.1"));
+    }
+
+    #[test]
+    fn old_format_prefix_is_skipped() {
+        let new = build(&[(FLAGS_X86_64, "libq.so.2", "/q/libq.so.2", None)], &[]);
+        let mut d = OLD_MAGIC.to_vec();
+        d.push(0);
+        d.extend_from_slice(&1u32.to_ne_bytes());
+        d.extend_from_slice(&FLAGS_X86_64.to_ne_bytes());
+        d.extend_from_slice(&0u32.to_ne_bytes());
+        d.extend_from_slice(&0u32.to_ne_bytes());
+        d.resize(32, 0);
+        d.extend_from_slice(&new);
+        let c = parse(&d).unwrap();
+        assert_eq!(c.lookup("libq.so.2", FLAGS_X86_64, &[]), Some("/q/libq.so.2"));
+    }
+
+    #[test]
+    fn host_cache_parses_and_garbage_does_not_panic() {
+        if let Ok(d) = std::fs::read("/etc/ld.so.cache") {
+            let c = parse(&d).unwrap();
+            assert!(c.entries.iter().any(|e| e.key == "libc.so.6"));
+            for cut in (0..d.len().min(8192)).step_by(13) {
+                let _ = parse(&d[..cut]);
+            }
+        }
+        assert!(parse(b"garbage").is_err());
+        let mut d = build(&[(FLAGS_X86_64, "a", "b", Some(7))], &["x"]);
+        for i in 20..d.len() {
+            d[i] ^= 0xff;
+            let _ = parse(&d);
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! The findings of all entry points gathered into one report, and its three
+//! forms: a short text summary, a libtree-like tree, and one JSON object
+//! (documented in docs/ldcheck.md).
+
+use crate::gpu::{self, DriverCheck};
+use crate::hints;
+use crate::resolve::{Ctx, How, Loaded, Obj};
+use crate::root::Walk;
+use crate::Options;
+use dockhand::out;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Tree,
+    Json,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Missing {
+    pub soname: String,
+    pub needed_by: Vec<String>,
+    pub package: Option<String>,
+    pub tried: Vec<String>,
+    pub hints: Vec<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionError {
+    pub version: String,
+    pub library: String,
+    pub needed_by: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SymbolError {
+    pub symbol: String,
+    pub version: Option<String>,
+    pub needed_by: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Provided {
+    pub soname: String,
+    pub needed_by: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Note {
+    pub soname: String,
+    pub loaded_by: String,
+    pub provider: String,
+    pub found: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Gpu {
+    pub cuda_runtime: Vec<String>,
+    pub nvidia_wheels: Vec<String>,
+    pub driver: Option<String>,
+    pub driver_checks: Vec<DriverCheck>,
+    pub devices: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Lib {
+    pub soname: String,
+    pub path: Option<String>,
+    pub found_by: &'static str,
+    pub needed_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub path: String,
+    pub libraries: Vec<Lib>,
+    #[serde(skip)]
+    tree: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Unreadable {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub root: String,
+    pub codename: Option<String>,
+    pub ok: bool,
+    pub files: usize,
+    pub entry_points: usize,
+    pub missing: Vec<Missing>,
+    pub version_errors: Vec<VersionError>,
+    pub weak_version_warnings: Vec<VersionError>,
+    pub symbol_errors: Vec<SymbolError>,
+    pub runtime_provided: Vec<Provided>,
+    pub ignored: Vec<Provided>,
+    pub notes: Vec<Note>,
+    pub gpu: Option<Gpu>,
+    pub unreadable: Vec<Unreadable>,
+    pub not_judged: Vec<String>,
+    pub entries: Vec<Entry>,
+}
+
+pub struct Input<'a> {
+    pub opts: &'a Options,
+    pub ctx: &'a Ctx<'a>,
+    pub walk: &'a Walk,
+    pub files: usize,
+    pub entries: &'a [(String, Arc<Obj>)],
+    pub loaded: &'a [Loaded],
+    pub unreadable: Vec<(String, String)>,
+    pub skipped: Vec<String>,
+    pub gpu: bool,
+    pub codename: Option<String>,
+}
+
+pub fn build(inp: Input<'_>) -> Report {
+    let mut missing: BTreeMap<String, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
+    let mut verr = BTreeSet::new();
+    let mut weak = BTreeSet::new();
+    let mut serr = BTreeSet::new();
+    let mut entries = Vec::new();
+    let mut cudart = BTreeSet::new();
+    for ((path, _), l) in inp.entries.iter().zip(inp.loaded) {
+        if let Some(ip) = &l.missing_interp {
+            missing.entry(ip.clone()).or_default().0.insert(path.clone());
+        }
+        for (_, n) in l.missing() {
+            let by = n.loader.map(|i| l.nodes[i].name.clone()).unwrap_or_default();
+            let m = missing.entry(n.name.clone()).or_default();
+            m.0.insert(by);
+            if m.1.is_empty() {
+                m.1 = n.tried.clone();
+            }
+        }
+        for e in &l.version_errors {
+            let v = VersionError {
+                version: e.version.clone(),
+                library: e.library.clone(),
+                needed_by: e.needed_by.clone(),
+            };
+            if e.weak {
+                weak.insert(v);
+            } else {
+                verr.insert(v);
+            }
+        }
+        for e in &l.symbol_errors {
+            serr.insert(SymbolError {
+                symbol: e.symbol.clone(),
+                version: e.version.clone(),
+                needed_by: e.needed_by.clone(),
+            });
+        }
+        for n in &l.nodes {
+            if let Some(o) = &n.obj {
+                let base = o.canon.rsplit('/').next().unwrap_or("");
+                if base.starts_with("libcudart.so.") {
+                    cudart.extend(gpu::cuda_version_from_name(base));
+                }
+            }
+        }
+        let mut libs = Vec::new();
+        let mut tree = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (from, name, to) in &l.edges {
+            let n = &l.nodes[*to];
+            if n.how == How::Main || !seen.insert(*to) {
+                continue;
+            }
+            tree.push((*from, libs.len()));
+            libs.push(Lib {
+                soname: name.clone(),
+                path: n.obj.as_ref().map(|_| n.name.clone()),
+                found_by: n.how.as_str(),
+                needed_by: Some(l.nodes[*from].name.clone()),
+            });
+        }
+        // Index tree parents by library position rather than node.
+        let pos: BTreeMap<String, usize> = libs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, lb)| lb.path.clone().map(|p| (p, i)))
+            .collect();
+        let tree = tree
+            .into_iter()
+            .map(|(from, i)| {
+                let parent = if from == 0 { usize::MAX } else { pos.get(&l.nodes[from].name).copied().unwrap_or(usize::MAX) };
+                (parent, i)
+            })
+            .collect();
+        entries.push(Entry {
+            path: path.clone(),
+            libraries: libs,
+            tree,
+        });
+    }
+
+    let all: Vec<&str> = missing.keys().map(String::as_str).collect();
+    let mut out_missing = Vec::new();
+    let mut provided = Vec::new();
+    let mut ignored = Vec::new();
+    let codename = inp.codename.clone();
+    for (so, (by, tried)) in &missing {
+        let by: Vec<String> = by.iter().cloned().collect();
+        if inp.opts.ignore.iter().any(|i| i == so) {
+            ignored.push(Provided {
+                soname: so.clone(),
+                needed_by: by,
+            });
+        } else if inp.gpu && gpu::driver_provided(so) {
+            provided.push(Provided {
+                soname: so.clone(),
+                needed_by: by,
+            });
+        } else {
+            out_missing.push(Missing {
+                package: codename.as_deref().and_then(|c| hints::package(c, so)),
+                hints: hints::hints_for(so, &by, &all).into_iter().map(str::to_string).collect(),
+                soname: so.clone(),
+                needed_by: by,
+                tried: tried.clone(),
+            });
+        }
+    }
+
+    // dlopen notes, for libraries the tree's files are known to load.
+    let mut notes = Vec::new();
+    for (trigger, so, provider) in hints::DLOPEN {
+        let Some(user) = inp.walk.names.iter().find(|n| n.starts_with(trigger)) else { continue };
+        if notes.iter().any(|n: &Note| n.soname == *so) {
+            continue;
+        }
+        let in_tree = inp.walk.names.iter().any(|n| n == so);
+        let found = if in_tree {
+            Some(format!("in the tree ({so})"))
+        } else {
+            inp.ctx.cache.as_ref().and_then(|c| {
+                [crate::ldcache::FLAGS_X86_64, crate::ldcache::FLAGS_AARCH64]
+                    .iter()
+                    .find_map(|f| c.lookup(so, *f, &[]).map(str::to_string))
+            })
+        };
+        notes.push(Note {
+            soname: so.to_string(),
+            loaded_by: user.clone(),
+            provider: provider.to_string(),
+            found,
+        });
+    }
+
+    let gpu = inp.gpu.then(|| {
+        let mut versions: BTreeSet<String> = cudart;
+        for n in inp.walk.names.iter().chain(&inp.walk.dist_info) {
+            versions.extend(gpu::cuda_version_from_name(n));
+        }
+        let wheels: Vec<String> = inp.walk.dist_info.iter().filter_map(|d| gpu::nvidia_wheel(d)).collect();
+        let host = gpu::host();
+        let checks = match &host.driver {
+            Some(d) => versions
+                .iter()
+                .filter(|v| v.contains('.'))
+                .map(|v| gpu::check_driver(v, d))
+                .collect(),
+            None => Vec::new(),
+        };
+        Gpu {
+            cuda_runtime: versions.into_iter().collect(),
+            nvidia_wheels: wheels,
+            driver: host.driver,
+            driver_checks: checks,
+            devices: host.devices,
+        }
+    });
+
+    let driver_bad = gpu.as_ref().is_some_and(|g| g.driver_checks.iter().any(|c| c.verdict == "too-old"));
+    Report {
+        root: inp.opts.root.display().to_string(),
+        codename,
+        ok: out_missing.is_empty() && verr.is_empty() && serr.is_empty() && !driver_bad,
+        files: inp.files,
+        entry_points: inp.entries.len(),
+        missing: out_missing,
+        version_errors: verr.into_iter().collect(),
+        weak_version_warnings: weak.into_iter().collect(),
+        symbol_errors: serr.into_iter().collect(),
+        runtime_provided: provided,
+        ignored,
+        notes,
+        gpu,
+        unreadable: inp
+            .unreadable
+            .into_iter()
+            .map(|(path, error)| Unreadable { path, error })
+            .collect(),
+        not_judged: inp.skipped,
+        entries,
+    }
+}
+
+fn list(v: &[String], max: usize) -> String {
+    let mut s = v.iter().take(max).cloned().collect::<Vec<_>>().join(", ");
+    if v.len() > max {
+        s.push_str(&format!(" and {} more", v.len() - max));
+    }
+    s
+}
+
+/// The report as text, tree or JSON.
+pub fn render(r: &Report, f: Format) -> String {
+    match f {
+        Format::Json => serde_json::to_string_pretty(r).unwrap_or_default(),
+        Format::Text => text(r, false),
+        Format::Tree => text(r, true),
+    }
+}
+
+pub fn print(r: &Report, f: Format) {
+    out::line(&render(r, f));
+}
+
+fn text(r: &Report, tree: bool) -> String {
+    let mut s = String::new();
+    let mut w = |l: String| {
+        s.push_str(&l);
+        s.push('\n');
+    };
+    if tree {
+        for e in &r.entries {
+            w(e.path.clone());
+            print_tree(e, usize::MAX, "", &mut w);
+        }
+        w(String::new());
+    }
+    for m in &r.missing {
+        let pkg = m.package.as_deref().map(|p| format!(" (Debian package {p})")).unwrap_or_default();
+        w(format!("missing {}{pkg}, needed by {}", m.soname, list(&m.needed_by, 3)));
+        if !m.tried.is_empty() {
+            w(format!("  searched: {}", m.tried.join(", ")));
+        }
+        for h in &m.hints {
+            w(format!("  hint: {h}"));
+        }
+    }
+    for v in &r.version_errors {
+        w(format!("version `{}' not found in {} (required by {})", v.version, v.library, v.needed_by));
+    }
+    for v in &r.weak_version_warnings {
+        w(format!("warning: weak version `{}' not found in {} (required by {})", v.version, v.library, v.needed_by));
+    }
+    for v in &r.symbol_errors {
+        let ver = v.version.as_deref().map(|x| format!("@{x}")).unwrap_or_default();
+        w(format!("undefined symbol {}{ver} (required by {})", v.symbol, v.needed_by));
+    }
+    for p in &r.runtime_provided {
+        w(format!("provided by the driver at run time: {} (needed by {})", p.soname, list(&p.needed_by, 2)));
+    }
+    for p in &r.ignored {
+        w(format!("ignored: {} (needed by {})", p.soname, list(&p.needed_by, 2)));
+    }
+    for n in &r.notes {
+        let f = n.found.as_deref().map(|f| format!("found: {f}")).unwrap_or_else(|| "not found here".into());
+        w(format!("note: {} loads {} with dlopen; it comes from {} ({f})", n.loaded_by, n.soname, n.provider));
+    }
+    if let Some(g) = &r.gpu {
+        let rt = if g.cuda_runtime.is_empty() { "none found".to_string() } else { g.cuda_runtime.join(", ") };
+        w(format!("gpu: CUDA runtime {rt}{}", if g.nvidia_wheels.is_empty() { String::new() } else { format!(" (wheels: {})", g.nvidia_wheels.join(", ")) }));
+        match &g.driver {
+            Some(d) => {
+                w(format!("gpu: driver {d} on this host; devices: {}", if g.devices.is_empty() { "none".into() } else { g.devices.join(" ") }));
+                for c in &g.driver_checks {
+                    w(format!("gpu: CUDA {} needs driver >= {}: {}", c.cuda, c.needs.as_deref().unwrap_or("?"), c.verdict));
+                }
+            }
+            None => w("gpu: no NVIDIA driver on this host (checked at run time)".into()),
+        }
+    }
+    for u in &r.unreadable {
+        w(format!("warning: {}: {}", u.path, u.error));
+    }
+    if !r.not_judged.is_empty() {
+        w(format!("warning: not judged (machine not x86_64 or aarch64): {}", list(&r.not_judged, 3)));
+    }
+    let pkgs: BTreeSet<&str> = r.missing.iter().filter_map(|m| m.package.as_deref()).collect();
+    if !pkgs.is_empty() {
+        w(format!("fix: apt-get install --no-install-recommends {}", pkgs.into_iter().collect::<Vec<_>>().join(" ")));
+    }
+    let problems = r.missing.len() + r.version_errors.len() + r.symbol_errors.len();
+    w(format!(
+        "{}: {} ELF files, {} entry points, {} missing, {} version errors{}",
+        if r.ok { "ok" } else { "FAILED" },
+        r.files,
+        r.entry_points,
+        r.missing.len(),
+        r.version_errors.len(),
+        if r.symbol_errors.is_empty() { String::new() } else { format!(", {} undefined symbols", r.symbol_errors.len()) }
+    ));
+    let _ = problems;
+    s.trim_end().to_string()
+}
+
+fn print_tree(e: &Entry, parent: usize, indent: &str, w: &mut impl FnMut(String)) {
+    let kids: Vec<usize> = e.tree.iter().filter(|(p, _)| *p == parent).map(|(_, i)| *i).collect();
+    for (k, i) in kids.iter().enumerate() {
+        let last = k + 1 == kids.len();
+        let lib = &e.libraries[*i];
+        let what = match &lib.path {
+            Some(p) => format!("{} [{}]", p, lib.found_by),
+            None => "not found".to_string(),
+        };
+        w(format!("{indent}{} {} => {what}", if last { "└──" } else { "├──" }, lib.soname));
+        let sub = format!("{indent}{}", if last { "    " } else { "│   " });
+        print_tree(e, *i, &sub, w);
+    }
+}

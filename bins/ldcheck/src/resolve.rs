@@ -1,0 +1,680 @@
+//! The loader, emulated: glibc 2.36's ld.so loading one entry point the way
+//! `LD_TRACE_LOADED_OBJECTS=1 ld.so FILE` does (breadth-first over
+//! DT_NEEDED, a missing library recorded and the walk going on), then its
+//! version check (`_dl_check_all_versions`) and, on request, a check that
+//! every undefined symbol has a definition in the global scope.
+//!
+//! Search order for a DT_NEEDED name without a slash (elf/dl-load.c):
+//! DT_RPATH of the requesting object and its loaders up to the main program
+//! (only when the requesting object has no DT_RUNPATH), LD_LIBRARY_PATH,
+//! DT_RUNPATH of the requesting object, /etc/ld.so.cache, the default
+//! directories (not with DF_1_NODEFLIB). In every directory the hwcaps
+//! subdirectories come first. A file of the wrong class or machine is
+//! skipped and the search goes on; an object already loaded (by name,
+//! soname or file identity) is reused.
+
+use crate::elf::{self, Elf};
+use crate::ldcache::{self, Cache};
+use crate::root::Root;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A parsed object, shared between entry points.
+#[derive(Debug)]
+pub struct Obj {
+    pub canon: String,
+    pub id: (u64, u64),
+    pub elf: Elf,
+}
+
+/// How a library was found (the tree format's "why").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    Main,
+    Interp,
+    Rpath,
+    LdLibraryPath,
+    Runpath,
+    Cache,
+    Default,
+    Path,
+    NotFound,
+}
+
+impl How {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::Main => "entry",
+            How::Interp => "interpreter",
+            How::Rpath => "rpath",
+            How::LdLibraryPath => "LD_LIBRARY_PATH",
+            How::Runpath => "runpath",
+            How::Cache => "ld.so.cache",
+            How::Default => "default",
+            How::Path => "path",
+            How::NotFound => "not found",
+        }
+    }
+}
+
+/// One object in the load order of an entry point (a link_map).
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// l_name: the path as found (not symlink-resolved), or the bare name when not found.
+    pub name: String,
+    pub obj: Option<Arc<Obj>>,
+    /// Names it was requested as (l_libname); the first is what ld.so prints.
+    pub names: Vec<String>,
+    /// The object that caused it to be loaded (l_loader).
+    pub loader: Option<usize>,
+    pub how: How,
+    /// For missing ones: where the search looked.
+    pub tried: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionError {
+    pub version: String,
+    pub library: String,
+    pub needed_by: String,
+    pub weak: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SymbolError {
+    pub symbol: String,
+    pub version: Option<String>,
+    pub needed_by: String,
+}
+
+/// The result of loading one entry point.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub nodes: Vec<Node>,
+    /// (requesting node, name, node it resolved to) for every DT_NEEDED.
+    pub edges: Vec<(usize, String, usize)>,
+    pub interp: Option<usize>,
+    pub version_errors: Vec<VersionError>,
+    pub symbol_errors: Vec<SymbolError>,
+    /// PT_INTERP names a file the root lacks.
+    pub missing_interp: Option<String>,
+}
+
+impl Loaded {
+    pub fn missing(&self) -> impl Iterator<Item = (usize, &Node)> {
+        self.nodes.iter().enumerate().filter(|(_, n)| n.obj.is_none())
+    }
+}
+
+/// Everything that stays the same across entry points.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub root: &'a Root,
+    pub cache: Option<Cache>,
+    /// LD_LIBRARY_PATH (already chosen: the flag, the environment, or none).
+    pub library_path: Option<String>,
+    pub symbols: bool,
+    objs: Mutex<HashMap<String, Option<Arc<Obj>>>>,
+}
+
+/// What the loader for one machine looks like.
+#[derive(Debug, Clone)]
+pub struct Arch {
+    pub machine: u16,
+    pub class64: bool,
+    pub cache_flags: i32,
+    pub default_dirs: &'static [&'static str],
+    pub interp: &'static str,
+    pub lib: &'static str,
+    pub platform: String,
+    /// Subdirectories tried in every directory, best first, "" last.
+    pub subdirs: Vec<String>,
+    /// The glibc-hwcaps names the CPU supports, best first (for the cache).
+    pub glibc_hwcaps: Vec<&'static str>,
+}
+
+impl Arch {
+    /// The loader rules for objects of this machine, or None for machines
+    /// ldcheck does not judge.
+    pub fn for_elf(e: &Elf) -> Option<Arch> {
+        match (e.machine, e.class64) {
+            (elf::EM_X86_64, true) => {
+                let native = cfg!(target_arch = "x86_64");
+                let glibc_hwcaps = if native { x86_levels() } else { Vec::new() };
+                let platform = if native { x86_platform() } else { "x86_64".to_string() };
+                let mut subdirs: Vec<String> =
+                    glibc_hwcaps.iter().map(|l| format!("glibc-hwcaps/{l}")).collect();
+                subdirs.extend(legacy_subdirs(&platform, &["x86_64"]));
+                Some(Arch {
+                    machine: e.machine,
+                    class64: true,
+                    cache_flags: ldcache::FLAGS_X86_64,
+                    default_dirs: &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"],
+                    interp: "/lib64/ld-linux-x86-64.so.2",
+                    lib: "lib/x86_64-linux-gnu",
+                    platform,
+                    subdirs,
+                    glibc_hwcaps,
+                })
+            }
+            (elf::EM_AARCH64, true) => Some(Arch {
+                machine: e.machine,
+                class64: true,
+                cache_flags: ldcache::FLAGS_AARCH64,
+                default_dirs: &["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib"],
+                interp: "/lib/ld-linux-aarch64.so.1",
+                lib: "lib/aarch64-linux-gnu",
+                platform: "aarch64".into(),
+                subdirs: vec!["tls".into(), String::new()],
+                glibc_hwcaps: Vec::new(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn accepts(&self, e: &Elf) -> bool {
+        e.machine == self.machine && e.class64 == self.class64 && matches!(e.etype, elf::ET_DYN | elf::ET_EXEC)
+    }
+}
+
+/// glibc 2.36's legacy hwcaps subdirectories: every subset of
+/// (tls, platform, hwcaps...) in decreasing binary order, as ld.so prints
+/// them with LD_DEBUG=libs.
+pub fn legacy_subdirs(platform: &str, hwcaps: &[&str]) -> Vec<String> {
+    let mut elems = vec!["tls", platform];
+    elems.extend_from_slice(hwcaps);
+    let n = elems.len();
+    let mut out: Vec<String> = Vec::new();
+    for mask in (0..(1u32 << n)).rev() {
+        let parts: Vec<&str> = (0..n).filter(|i| mask & (1 << (n - 1 - i)) != 0).map(|i| elems[i]).collect();
+        let s = parts.join("/");
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+fn x86_levels() -> Vec<&'static str> {
+    use std::arch::is_x86_feature_detected as f;
+    let v2 = f!("cmpxchg16b") && f!("popcnt") && f!("sse3") && f!("sse4.1") && f!("sse4.2") && f!("ssse3");
+    let v3 = v2
+        && f!("avx")
+        && f!("avx2")
+        && f!("bmi1")
+        && f!("bmi2")
+        && f!("f16c")
+        && f!("fma")
+        && f!("lzcnt")
+        && f!("movbe")
+        && f!("xsave");
+    let v4 = v3 && f!("avx512f") && f!("avx512bw") && f!("avx512cd") && f!("avx512dq") && f!("avx512vl");
+    [(v4, "x86-64-v4"), (v3, "x86-64-v3"), (v2, "x86-64-v2")]
+        .into_iter()
+        .filter(|(ok, _)| *ok)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x86_levels() -> Vec<&'static str> {
+    Vec::new()
+}
+
+/// AT_PLATFORM as glibc 2.36 sets it on x86_64: "haswell" on Intel CPUs
+/// with AVX2 and friends, else "x86_64".
+#[cfg(target_arch = "x86_64")]
+fn x86_platform() -> String {
+    use std::arch::is_x86_feature_detected as f;
+    let intel = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.lines().any(|l| l.starts_with("vendor_id") && l.contains("GenuineIntel")))
+        .unwrap_or(false);
+    let haswell = f!("avx2") && f!("fma") && f!("bmi1") && f!("bmi2") && f!("lzcnt") && f!("movbe") && f!("popcnt");
+    if intel && haswell { "haswell" } else { "x86_64" }.to_string()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x86_platform() -> String {
+    "x86_64".to_string()
+}
+
+fn dirname(p: &str) -> String {
+    match p.rfind('/') {
+        Some(0) => "/".into(),
+        Some(i) => p[..i].to_string(),
+        None => ".".into(),
+    }
+}
+
+/// Expand $ORIGIN, $LIB and $PLATFORM (with or without braces). None when
+/// $ORIGIN is needed and unknown (the loader drops such an element).
+pub fn expand(s: &str, origin: Option<&str>, arch: &Arch) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let mut done = false;
+        for (name, val) in [("ORIGIN", origin), ("LIB", Some(arch.lib)), ("PLATFORM", Some(arch.platform.as_str()))] {
+            let braced = format!("{{{name}}}");
+            let len = if after.starts_with(&braced) {
+                braced.len()
+            } else if after.starts_with(name)
+                && !after[name.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            {
+                name.len()
+            } else {
+                continue;
+            };
+            out.push_str(val?);
+            rest = &after[len..];
+            done = true;
+            break;
+        }
+        if !done {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// A search directory as the loader stores it: trailing slashes removed
+/// (except for "/"), one added back; empty stays empty (the cwd).
+fn dir_prefix(d: &str) -> String {
+    if d.is_empty() {
+        return String::new();
+    }
+    let t = d.trim_end_matches('/');
+    if t.is_empty() {
+        "/".into()
+    } else {
+        format!("{t}/")
+    }
+}
+
+enum Probe {
+    Found(Arc<Obj>),
+    /// Not there, or of another class or machine: keep searching.
+    Skip,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(root: &'a Root, library_path: Option<String>, symbols: bool) -> Ctx<'a> {
+        let cache = std::fs::read(root.host_path("/etc/ld.so.cache"))
+            .ok()
+            .and_then(|d| ldcache::parse(&d).ok());
+        Ctx {
+            root,
+            cache,
+            library_path,
+            symbols,
+            objs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seed the object cache with a file parsed during the walk.
+    pub fn insert(&self, canon: &str, obj: Option<Arc<Obj>>) {
+        if let Ok(mut m) = self.objs.lock() {
+            m.insert(canon.to_string(), obj);
+        }
+    }
+
+    /// The parsed object at in-root path `p`, if it is a readable ELF file.
+    pub fn object(&self, p: &str) -> Option<Arc<Obj>> {
+        let f = self.root.file(p)?;
+        if let Some(o) = self.objs.lock().ok()?.get(&f.canon) {
+            return o.clone();
+        }
+        let o = read_object(self.root, &f.canon, self.symbols).map(Arc::new);
+        if let Ok(mut m) = self.objs.lock() {
+            m.insert(f.canon.clone(), o.clone());
+        }
+        o
+    }
+
+    fn probe(&self, path: &str, arch: &Arch) -> Probe {
+        match self.object(path) {
+            Some(o) if arch.accepts(&o.elf) => Probe::Found(o),
+            _ => Probe::Skip,
+        }
+    }
+
+    /// Try `name` in each directory of a search list.
+    fn open_path(&self, dirs: &[String], name: &str, arch: &Arch, tried: &mut Vec<String>) -> Option<(String, Arc<Obj>)> {
+        for d in dirs {
+            let pre = dir_prefix(d);
+            tried.push(if pre.is_empty() { ".".into() } else { pre.trim_end_matches('/').to_string() });
+            for sub in &arch.subdirs {
+                let path = if sub.is_empty() { format!("{pre}{name}") } else { format!("{pre}{sub}/{name}") };
+                if let Probe::Found(o) = self.probe(&path, arch) {
+                    return Some((path, o));
+                }
+            }
+        }
+        None
+    }
+
+    /// Split a DT_RPATH/DT_RUNPATH and expand it for an object at `origin`.
+    fn path_list(&self, s: &str, origin: Option<&str>, arch: &Arch) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for el in s.split(':') {
+            if let Some(e) = expand(el, origin, arch) {
+                if !v.contains(&e) {
+                    v.push(e);
+                }
+            }
+        }
+        v
+    }
+
+    /// Load `main` and everything it pulls in, as ld.so does in trace mode.
+    pub fn load(&self, main_path: &str, main: Arc<Obj>) -> Loaded {
+        let mut l = Loaded::default();
+        let Some(arch) = Arch::for_elf(&main.elf) else { return l };
+        l.nodes.push(Node {
+            name: main_path.to_string(),
+            names: vec![main_path.to_string()],
+            obj: Some(main.clone()),
+            loader: None,
+            how: How::Main,
+            tried: Vec::new(),
+        });
+        // The dynamic loader itself is on the list from the start.
+        let interp_path = main.elf.interp.clone().unwrap_or_else(|| arch.interp.to_string());
+        if main.elf.dynamic && (main.elf.interp.is_some() || !main.elf.needed.is_empty()) {
+            match self.object(&interp_path) {
+                Some(o) if arch.accepts(&o.elf) => {
+                    let mut names = vec![interp_path.clone()];
+                    names.extend(o.elf.soname.clone());
+                    l.interp = Some(l.nodes.len());
+                    l.nodes.push(Node {
+                        name: interp_path.clone(),
+                        names,
+                        obj: Some(o),
+                        loader: None,
+                        how: How::Interp,
+                        tried: Vec::new(),
+                    });
+                }
+                _ if main.elf.interp.is_some() => l.missing_interp = Some(interp_path),
+                _ => {}
+            }
+        }
+        let mut i = 0;
+        while i < l.nodes.len() {
+            let Some(obj) = l.nodes[i].obj.clone() else {
+                i += 1;
+                continue;
+            };
+            if l.nodes[i].how == How::Interp {
+                i += 1;
+                continue;
+            }
+            for name in &obj.elf.needed {
+                let j = self.map_object(&mut l, i, name, &arch);
+                l.edges.push((i, name.clone(), j));
+            }
+            i += 1;
+        }
+        self.check_versions(&mut l);
+        if self.symbols {
+            self.check_symbols(&mut l);
+        }
+        l
+    }
+
+    /// _dl_map_object: reuse a loaded object or search for `name`.
+    fn map_object(&self, l: &mut Loaded, loader: usize, name: &str, arch: &Arch) -> usize {
+        for (j, n) in l.nodes.iter_mut().enumerate() {
+            let Some(o) = &n.obj else { continue };
+            if n.name == name || n.names.iter().any(|x| x == name) {
+                return j;
+            }
+            if o.elf.soname.as_deref() == Some(name) {
+                n.names.push(name.to_string());
+                return j;
+            }
+        }
+        let mut tried = Vec::new();
+        let found = self.search(l, loader, name, arch, &mut tried);
+        match found {
+            Some((path, o, how)) => {
+                if let Some(j) = l.nodes.iter().position(|n| n.obj.as_ref().is_some_and(|x| x.id == o.id)) {
+                    l.nodes[j].names.push(name.to_string());
+                    return j;
+                }
+                l.nodes.push(Node {
+                    name: path,
+                    names: vec![name.to_string()],
+                    obj: Some(o),
+                    loader: Some(loader),
+                    how,
+                    tried: Vec::new(),
+                });
+            }
+            None => l.nodes.push(Node {
+                name: name.to_string(),
+                names: vec![name.to_string()],
+                obj: None,
+                loader: Some(loader),
+                how: How::NotFound,
+                tried,
+            }),
+        }
+        l.nodes.len() - 1
+    }
+
+    fn origin(&self, n: &Node) -> String {
+        dirname(&self.root.absolute(&n.name))
+    }
+
+    fn search(
+        &self,
+        l: &Loaded,
+        loader: usize,
+        name: &str,
+        arch: &Arch,
+        tried: &mut Vec<String>,
+    ) -> Option<(String, Arc<Obj>, How)> {
+        let ld = &l.nodes[loader];
+        let lobj = ld.obj.as_ref()?;
+        if name.contains('/') {
+            let p = expand(name, Some(&self.origin(ld)), arch)?;
+            tried.push(p.clone());
+            return match self.probe(&p, arch) {
+                Probe::Found(o) => Some((p, o, How::Path)),
+                Probe::Skip => None,
+            };
+        }
+        if lobj.elf.runpath.is_none() {
+            let mut did_main = false;
+            let mut cur = Some(loader);
+            while let Some(c) = cur {
+                let n = &l.nodes[c];
+                if let Some(rp) = n.obj.as_ref().and_then(|o| o.elf.rpath.as_deref()) {
+                    let dirs = self.path_list(rp, Some(&self.origin(n)), arch);
+                    if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
+                        return Some((p, o, How::Rpath));
+                    }
+                    did_main |= c == 0;
+                }
+                cur = n.loader;
+            }
+            if !did_main {
+                if let Some(rp) = l.nodes[0].obj.as_ref().and_then(|o| o.elf.rpath.as_deref()) {
+                    let dirs = self.path_list(rp, Some(&self.origin(&l.nodes[0])), arch);
+                    if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
+                        return Some((p, o, How::Rpath));
+                    }
+                }
+            }
+        }
+        if let Some(lp) = &self.library_path {
+            // LD_LIBRARY_PATH is split on ':' and ';'; $ORIGIN there means the main program's.
+            let origin = self.origin(&l.nodes[0]);
+            let dirs: Vec<String> = lp.split([':', ';']).filter_map(|e| expand(e, Some(&origin), arch)).collect();
+            if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
+                return Some((p, o, How::LdLibraryPath));
+            }
+        }
+        if let Some(rp) = lobj.elf.runpath.as_deref() {
+            let dirs = self.path_list(rp, Some(&self.origin(ld)), arch);
+            if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
+                return Some((p, o, How::Runpath));
+            }
+        }
+        let nodeflib = lobj.elf.flags_1 & elf::DF_1_NODEFLIB != 0;
+        if let Some(cache) = &self.cache {
+            tried.push("ld.so.cache".into());
+            if let Some(p) = cache.lookup(name, arch.cache_flags, &arch.glibc_hwcaps) {
+                let system = arch.default_dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
+                if !(nodeflib && system) {
+                    if let Probe::Found(o) = self.probe(p, arch) {
+                        return Some((p.to_string(), o, How::Cache));
+                    }
+                }
+            }
+        }
+        if !nodeflib {
+            let dirs: Vec<String> = arch.default_dirs.iter().map(|s| s.to_string()).collect();
+            if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
+                return Some((p, o, How::Default));
+            }
+        }
+        None
+    }
+
+    /// The node a verneed's file name refers to (_dl_name_match_p over the list).
+    fn find_needed(l: &Loaded, name: &str) -> Option<usize> {
+        l.nodes.iter().position(|n| n.names.iter().any(|x| x == name) || n.name == name)
+    }
+
+    fn check_versions(&self, l: &mut Loaded) {
+        let mut errs = Vec::new();
+        for n in &l.nodes {
+            let Some(o) = &n.obj else { continue };
+            for vn in &o.elf.verneed {
+                let Some(j) = Self::find_needed(l, &vn.file) else { continue };
+                let Some(dep) = &l.nodes[j].obj else { continue };
+                // No version information at all: the loader only mentions it when verbose.
+                if dep.elf.verdef.is_empty() {
+                    continue;
+                }
+                for (v, weak) in &vn.versions {
+                    if !dep.elf.verdef.iter().any(|d| d == v) {
+                        errs.push(VersionError {
+                            version: v.clone(),
+                            library: l.nodes[j].name.clone(),
+                            needed_by: n.name.clone(),
+                            weak: *weak,
+                        });
+                    }
+                }
+            }
+        }
+        l.version_errors = errs;
+    }
+
+    fn check_symbols(&self, l: &mut Loaded) {
+        if l.nodes.iter().any(|n| n.obj.is_none()) {
+            return;
+        }
+        let mut defs: std::collections::HashSet<(&str, Option<&str>)> = std::collections::HashSet::new();
+        let mut unversioned: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for n in &l.nodes {
+            let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else { return };
+            for (name, v) in &s.defined {
+                defs.insert((name, v.as_deref()));
+                if v.is_none() {
+                    unversioned.insert(name);
+                }
+            }
+        }
+        let mut errs = Vec::new();
+        for n in &l.nodes {
+            let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else { continue };
+            for (name, v) in &s.undefined {
+                let ok = match v {
+                    Some(v) => defs.contains(&(name.as_str(), Some(v.as_str()))) || unversioned.contains(name.as_str()),
+                    None => defs.iter().any(|(d, _)| *d == name) || unversioned.contains(name.as_str()),
+                };
+                if !ok {
+                    errs.push(SymbolError {
+                        symbol: name.clone(),
+                        version: v.clone(),
+                        needed_by: n.name.clone(),
+                    });
+                }
+            }
+        }
+        l.symbol_errors = errs;
+    }
+}
+
+/// Open and parse the file at canonical in-root path `canon`.
+pub fn read_object(root: &Root, canon: &str, symbols: bool) -> Option<Obj> {
+    let f = std::fs::File::open(root.host_path(canon)).ok()?;
+    let m = f.metadata().ok()?;
+    if !m.is_file() {
+        return None;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let src = elf::FileSource { file: &f, size: m.len() };
+    let e = elf::parse_from(&src, symbols).ok()?;
+    Some(Obj {
+        canon: canon.to_string(),
+        id: (m.dev(), m.ino()),
+        elf: e,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x86() -> Arch {
+        Arch::for_elf(&Elf {
+            machine: elf::EM_X86_64,
+            class64: true,
+            ..Elf::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn dst_expansion() {
+        let a = x86();
+        assert_eq!(expand("$ORIGIN/../lib", Some("/a/b"), &a).unwrap(), "/a/b/../lib");
+        assert_eq!(expand("${ORIGIN}/x", Some("/a"), &a).unwrap(), "/a/x");
+        assert_eq!(expand("/usr/$LIB/x", None, &a).unwrap(), "/usr/lib/x86_64-linux-gnu/x");
+        assert_eq!(expand("/p/${PLATFORM}", None, &a).unwrap(), format!("/p/{}", a.platform));
+        assert_eq!(expand("$ORIGINAL/x", Some("/a"), &a).unwrap(), "$ORIGINAL/x");
+        assert_eq!(expand("$ORIGIN", None, &a), None);
+        assert_eq!(expand("/a$", None, &a).unwrap(), "/a$");
+    }
+
+    #[test]
+    fn legacy_order_matches_glibc_debug_output() {
+        assert_eq!(
+            legacy_subdirs("x86_64", &["x86_64"]),
+            ["tls/x86_64/x86_64", "tls/x86_64", "tls", "x86_64/x86_64", "x86_64", ""]
+        );
+        assert_eq!(
+            legacy_subdirs("haswell", &["x86_64"]),
+            ["tls/haswell/x86_64", "tls/haswell", "tls/x86_64", "tls", "haswell/x86_64", "haswell", "x86_64", ""]
+        );
+    }
+
+    #[test]
+    fn dir_prefixes() {
+        assert_eq!(dir_prefix("/a/b//"), "/a/b/");
+        assert_eq!(dir_prefix("/"), "/");
+        assert_eq!(dir_prefix("//"), "/");
+        assert_eq!(dir_prefix(""), "");
+        assert_eq!(dirname("/a/b/c.so"), "/a/b");
+        assert_eq!(dirname("/c.so"), "/");
+    }
+}
