@@ -19,6 +19,7 @@ import shlex
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -558,8 +559,12 @@ def sec_health(ctx):
     best = m.best_peer(cmds)
     best_rss = m.best_peer(cmds, key=lambda c: c.rss_kib())
     ratio_target(ctx, "healthcheck", "probe wall time <= 1.0x busybox wget", cmds[0], cmds[1], 1.0)
-    abs_target(ctx, "healthcheck", "probe peak RSS <= 1 MB (1 000 000 bytes)", cmds[0], lambda c: c.rss_kib() * 1024,
-               1_000_000, lambda v: "%s (%d bytes)" % (rp.fmt_kib(v / 1024), v))
+    if m.LAUNCHER:
+        abs_target(ctx, "healthcheck", "probe peak RSS <= 1 MB (1 000 000 bytes)", cmds[0],
+                   lambda c: c.rss_kib() * 1024, 1_000_000, lambda v: "%s (%d bytes)" % (rp.fmt_kib(v / 1024), v))
+    else:
+        ctx.targets.append(("healthcheck", "probe peak RSS <= 1 MB", "no launcher: " + ctx.launcher,
+                            "not measured"))
 
     def rss_ratio(c):
         if not c.samples or not best_rss:
@@ -596,32 +601,23 @@ def reaction_run(ctx, c, delay=1.0):
     argv = [a.replace("PORT", str(port)) for a in c.argv]
     out = os.path.join(ctx.workdir, "react.out")
     err = os.path.join(ctx.workdir, "react.err")
-    pid, t0 = m.spawn(argv, stdout=out, stderr=err)
-    killed = []
-
-    def kill():
-        killed.append(True)
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-
-    timer = threading.Timer(delay + 9, kill)
-    timer.start()
-    ls = None
+    r = m.spawn(argv, stdout=out, stderr=err, result=os.path.join(ctx.workdir, "react.res"))
+    ls = socket.socket()
     try:
-        time.sleep(max(0.0, delay - (time.perf_counter_ns() - t0) / 1e9))
-        ls = socket.socket()
+        time.sleep(max(0.0, delay - (time.perf_counter_ns() - r.t0) / 1e9))
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind(("127.0.0.1", port))
         ls.listen(64)
         t_listen = time.time_ns()
-        _, status, ru = os.wait4(pid, 0)
+    except OSError as e:
+        os.killpg(r.pid, 9)
+        m.finish(r, 5)
+        ls.close()
+        return None, "harness could not listen on port %d: %s" % (port, e)
+    try:
+        s = m.finish(r, timeout=9)
     finally:
-        timer.cancel()
-        if ls:
-            ls.close()
-    s = m.Sample(0, ru.ru_maxrss, int((ru.ru_utime + ru.ru_stime) * 1e9), status, bool(killed))
+        ls.close()
     if s.timed_out or s.code != 0:
         line = m.first_line(err) or m.first_line(out)
         return None, s.describe() + (": " + line if line else "")
@@ -636,7 +632,8 @@ def reaction_run(ctx, c, delay=1.0):
 
 def idle_run(argv, marker, result):
     err = marker + ".err"
-    result.append((m.run(argv, stderr=err, timeout=120.0), os.path.exists(marker), m.first_line(err)))
+    s = m.run(argv, stderr=err, timeout=120.0, result=marker + ".res")
+    result.append((s, os.path.exists(marker), m.first_line(err)))
 
 
 def sec_wait(ctx):
@@ -724,7 +721,7 @@ def sec_wait(ctx):
     def render():
         return "\n".join([
             "**Reaction**: the waiter starts on a free loopback port (PORT); after 1 s the harness starts "
-            "listening on it and notes the time; COMMAND (`date +%%s%%N`) writes the time it started. The "
+            "listening on it and notes the time; COMMAND (`date +%s%N`) writes the time it started. The "
             "row's times are COMMAND's timestamp minus the moment listen() returned (both CLOCK_REALTIME). "
             "Runs alternate between the two. Target: waitfor median <= 50 ms. wait-for-it polls once a "
             "second, so it reacts in 0-1 s.",
@@ -876,6 +873,56 @@ def sec_ldcheck(ctx):
     ctx.sections.append(("ldcheck: shared-library audit", render))
 
 
+# --- the launcher -------------------------------------------------------------------------------
+
+
+def build_launcher(workdir):
+    """Compile bench/launch.rs with rustc: (path, how) or (None, why not)."""
+    rustc = shutil.which("rustc") or os.path.expanduser("~/.cargo/bin/rustc")
+    if not os.path.exists(rustc):
+        return None, "no rustc found"
+    out = os.path.join(workdir, "launch")
+    base = [rustc, "--edition", "2021", "-C", "opt-level=2", "-C", "panic=abort", "-C", "strip=symbols",
+            os.path.join(REPO, "bench", "launch.rs"), "-o", out]
+    musl = platform.machine() + "-unknown-linux-musl"
+    why = ""
+    for extra, how in ((["--target", musl, "-C", "target-feature=+crt-static"], "static, " + musl),
+                       ([], "host target, dynamic")):
+        p = subprocess.run(base + extra, capture_output=True, text=True, cwd=workdir)
+        if p.returncode == 0:
+            return out, "built with %s (%s)" % (rustc, how)
+        why = (p.stderr.strip().splitlines() or ["?"])[-1]
+    return None, "rustc failed: " + why
+
+
+def tiny_elf(path):
+    """A one-page static program that only exits 0: its measured peak RSS is the method's floor."""
+    mach = platform.machine()
+    if mach == "x86_64":
+        e_machine, code = 62, bytes([0x31, 0xFF, 0xB8, 0x3C, 0, 0, 0, 0x0F, 0x05])  # exit(0)
+    elif mach == "aarch64":
+        e_machine, code = 183, struct.pack("<III", 0xD2800000, 0xD2800BA8, 0xD4000001)
+    else:
+        return False
+    base, eh, ph = 0x400000, 64, 56
+    ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack(
+        "<HHIQQQIHHHHHH", 2, e_machine, 1, base + eh + ph, eh, 0, 0, eh, ph, 1, 0, 0, 0)
+    total = eh + ph + len(code)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, total, total, 0x1000)
+    with open(path, "wb") as f:
+        f.write(ehdr + phdr + code)
+    os.chmod(path, 0o755)
+    return True
+
+
+def rss_floor(workdir):
+    path = os.path.join(workdir, "exit0")
+    if not m.LAUNCHER or not tiny_elf(path):
+        return None
+    rss = [m.run([path]).rss_kib for _ in range(5)]
+    return max(r for r in rss if r is not None) if any(r is not None for r in rss) else None
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -914,6 +961,45 @@ def git_commit():
         return "unknown (not a git checkout)"
 
 
+PEER_PACKAGES = ["gosu", "util-linux", "tini", "dumb-init", "catatonit", "busybox-static", "curl", "wget",
+                 "python3", "wait-for-it", "pax-utils", "python3-pyelftools", "libtree", "hyperfine", "coreutils",
+                 "findutils"]
+
+
+def package_versions():
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + PEER_PACKAGES,
+                       capture_output=True, text=True)
+    return ", ".join(line.replace(" ", " ") for line in p.stdout.splitlines() if line.strip())
+
+
+def method(ctx):
+    if m.LAUNCHER:
+        how = ("Each command is forked by a small static launcher (bench/launch.rs, %s), which times fork to "
+               "wait4 with a monotonic clock and reports the command's rusage: peak RSS (ru_maxrss) and CPU "
+               "time. The kernel carries the parent's high-water mark into the child, so no peak RSS can read "
+               "lower than the launcher's floor: a one-page static program that only exits measured **%s "
+               "KiB** here; values at that floor mean \"this much or less\"."
+               % (ctx.launcher, ctx.floor if ctx.floor is not None else "?"))
+    else:
+        how = ("The launcher could not be built (%s): commands were spawned by the harness itself, times "
+               "include its spawn cost, and peak RSS is not reported (it would include the harness's)."
+               % ctx.launcher)
+    return "\n".join([
+        "- " + how,
+        "- Each command first gets a check run with its output captured, which must show that it did the "
+        "job (the exit status and what the section says); a command failing it is reported FAILED with its "
+        "message and not timed. Then warm-up runs (not counted), then rounds in which every command of the "
+        "table runs once, the order rotating each round. A later run that exits differently from the check "
+        "run marks the command FAILED. The \"runs\" column is the number of timed runs; the round count "
+        "has a time budget per table, so slow peers get fewer runs (at least 3 unless a single round took "
+        "more than 3x the budget).",
+        "- Median, min and max are of those runs; ratio = median / the best peer's median.",
+        "- Peer packages (Debian): " + package_versions() + ".",
+        "- Run with `bench/run.sh --quick` to test the harness in about a minute (numbers then mean "
+        "little); `--only exec,health` for some sections.",
+    ])
+
+
 def write_report(ctx, out_dir, started, elapsed, only):
     date = started.strftime("%Y-%m-%d %H:%M UTC")
     mach = machine()
@@ -943,7 +1029,7 @@ def write_report(ctx, out_dir, started, elapsed, only):
                         for t in trows]))
     for title, render in ctx.sections:
         md += ["", "## " + title, "", render()]
-    md.append("")
+    md += ["", "## How this was measured", "", method(ctx), ""]
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
         f.write("\n".join(md))
@@ -972,6 +1058,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="dockhand-bench-") as workdir:
         ctx = Ctx(bin_dir, workdir, args.quick)
         log("binaries from %s; %s" % (bin_dir, machine()))
+        m.RESULT = os.path.join(workdir, "launch.result")
+        m.LAUNCHER, ctx.launcher = build_launcher(workdir)
+        ctx.floor = rss_floor(workdir)
+        log("launcher: %s; RSS floor %s KiB" % (ctx.launcher, ctx.floor))
         for name, fn in SECTIONS.items():
             if not only or name in only:
                 fn(ctx)

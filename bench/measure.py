@@ -1,7 +1,8 @@
 """Running commands under test: spawn, time, peak RSS, interleaving, statistics.
 
-Every measured run is one posix_spawn + wait4 of the real command (no shell), timed with
-perf_counter_ns around both calls; peak RSS and CPU time come from the child's rusage.
+Every measured run is one run of the real command (no shell), forked by the small static
+launcher (launch.rs), which times fork to wait4 and reports the child's rusage: peak RSS and CPU
+time. Without the launcher, the harness spawns the command itself and reports no RSS.
 Commands in a group are run in alternating rounds (the order rotates each round) so that
 drift on a shared machine hits all of them alike. A command whose check run fails, or
 whose exit status changes during the timed rounds, is reported as failed, never timed.
@@ -18,12 +19,17 @@ import time
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/root"}
 
 
+# The launcher (bench/launch.rs, built by bench.py): when set, every command is forked from it, so
+# that peak RSS is the command's own (above a small floor) and the time excludes our spawn cost.
+LAUNCHER = None
+
+
 class Sample:
     """One finished run."""
 
     def __init__(self, wall_ns, rss_kib, cpu_ns, status, timed_out):
         self.wall_ns = wall_ns
-        self.rss_kib = rss_kib
+        self.rss_kib = rss_kib  # None when it could not be measured
         self.cpu_ns = cpu_ns
         self.status = status  # raw wait status
         self.timed_out = timed_out
@@ -43,28 +49,42 @@ class Sample:
         return "exit %d" % self.code
 
 
-def spawn(argv, stdout=os.devnull, stderr=os.devnull, stdin=os.devnull, env=None):
-    """Start argv[0] (an absolute path); returns its pid and the perf_counter_ns start."""
+class Running:
+    """A started command: spawn() returns it, finish() waits for it and returns its Sample."""
+
+    def __init__(self, pid, t0, result):
+        self.pid = pid
+        self.t0 = t0
+        self.result = result
+
+
+def spawn(argv, stdout=os.devnull, stderr=os.devnull, stdin=os.devnull, result=None):
+    """Start argv (argv[0] an absolute path), through the launcher when there is one.
+
+    result: the file the launcher writes its measurement to (needed with the launcher).
+    The command runs in its own process group, so a timeout can kill all of it.
+    """
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
         (os.POSIX_SPAWN_OPEN, 2, stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
     ]
+    if LAUNCHER:
+        actions.append((os.POSIX_SPAWN_OPEN, 3, result, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        argv = [LAUNCHER] + list(argv)
     t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0], argv, env or ENV, file_actions=actions)
-    return pid, t0
+    pid = os.posix_spawn(argv[0], argv, ENV, file_actions=actions, setpgroup=0)
+    return Running(pid, t0, result)
 
 
-def run(argv, stdout=os.devnull, stderr=os.devnull, stdin=os.devnull, env=None, timeout=60.0):
-    """Run argv once; returns a Sample. A run longer than timeout is killed and marked so."""
+def finish(r, timeout):
+    """Wait for a started command (killing its process group after timeout seconds)."""
     fired = []
-
-    pid, t0 = spawn(argv, stdout, stderr, stdin, env)
 
     def kill():
         fired.append(True)
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.killpg(r.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -72,12 +92,29 @@ def run(argv, stdout=os.devnull, stderr=os.devnull, stdin=os.devnull, env=None, 
     timer.daemon = True
     timer.start()
     try:
-        _, status, ru = os.wait4(pid, 0)
+        _, status, ru = os.wait4(r.pid, 0)
     finally:
         timer.cancel()
     t1 = time.perf_counter_ns()
-    cpu_ns = int((ru.ru_utime + ru.ru_stime) * 1e9)
-    return Sample(t1 - t0, ru.ru_maxrss, cpu_ns, status, bool(fired))
+    if not LAUNCHER:
+        # Our own rusage of the child: its peak RSS includes this harness's, so it is not reported.
+        return Sample(t1 - r.t0, None, int((ru.ru_utime + ru.ru_stime) * 1e9), status, bool(fired))
+    try:
+        with open(r.result) as f:
+            st, rss, ut, stime, wall = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        # The launcher itself was killed (timeout) or failed.
+        return Sample(t1 - r.t0, None, 0, status, bool(fired))
+    return Sample(wall, rss, ut + stime, st, bool(fired))
+
+
+def run(argv, stdout=os.devnull, stderr=os.devnull, stdin=os.devnull, timeout=60.0, result=None):
+    """Run argv once; returns a Sample. A run longer than timeout is killed and marked so."""
+    return finish(spawn(argv, stdout, stderr, stdin, result or RESULT), timeout)
+
+
+# Where the launcher reports by default; set by bench.py to a file in its scratch directory.
+RESULT = None
 
 
 def first_line(path, limit=160):
@@ -147,7 +184,8 @@ class Cmd:
         return statistics.median(self.wall_ms()) if self.samples else None
 
     def rss_kib(self):
-        return statistics.median([s.rss_kib for s in self.samples]) if self.samples else None
+        rss = [s.rss_kib for s in self.samples if s.rss_kib is not None]
+        return statistics.median(rss) if rss else None
 
 
 def check_run(cmd, workdir):

@@ -417,7 +417,12 @@ mod tests {
         assert!(is_cheap_refusal("connection refused"));
         assert!(is_cheap_refusal("connection refused (127.0.0.1:5)"));
         assert!(is_cheap_refusal("no such file or directory"));
-        for e in ["timed out", "cannot resolve db: name does not resolve", "status 503", "redis said: LOADING"] {
+        for e in [
+            "timed out",
+            "cannot resolve db: name does not resolve",
+            "status 503",
+            "redis said: LOADING",
+        ] {
             assert!(!is_cheap_refusal(e), "{e}");
         }
     }

@@ -37,7 +37,12 @@ fn docker(args: &[&str]) -> Output {
 /// Run docker; panic with its output unless it succeeds; stdout trimmed.
 fn docker_ok(args: &[&str]) -> String {
     let o = docker(args);
-    assert!(o.status.success(), "docker {args:?} failed: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "docker {args:?} failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o).trim().to_string()
 }
 
@@ -58,7 +63,10 @@ fn images(args: &[&str]) -> Result<String, String> {
 /// `docker build` through docker/images.sh, which picks the builder this
 /// machine has. Returns (success, stdout + stderr).
 fn build(args: &[&str]) -> (bool, String) {
-    let o = run(Command::new(images_sh()).arg("build").args(args).stdin(Stdio::null()));
+    let o = run(Command::new(images_sh())
+        .arg("build")
+        .args(args)
+        .stdin(Stdio::null()));
     (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
 }
 
@@ -138,7 +146,9 @@ fn scratch_image() -> String {
 /// busybox-static (sh, sleep, id, ...) plus the same.
 fn busybox_image() -> String {
     static C: Cached = OnceLock::new();
-    cached(&C, || tools_image("dockhand-it/busybox:latest", Some(&busybox_base())))
+    cached(&C, || {
+        tools_image("dockhand-it/busybox:latest", Some(&busybox_base()))
+    })
 }
 
 /// examples/slim on the local Debian + python3 base.
@@ -180,6 +190,14 @@ struct Cleanup {
     images: Vec<String>,
     compose: Option<Vec<String>>,
     compose_env: Vec<(String, String)>,
+}
+
+impl Cleanup {
+    fn containers(names: &[String]) -> Cleanup {
+        let mut c = Cleanup::default();
+        c.containers.extend(names.iter().cloned());
+        c
+    }
 }
 
 impl Drop for Cleanup {
@@ -228,7 +246,10 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         if f() {
             return;
         }
-        assert!(Instant::now() < end, "timed out after {limit:?} waiting until {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting until {what}"
+        );
         thread::sleep(Duration::from_millis(200));
     }
 }
@@ -327,7 +348,11 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)
 fn published_port(name: &str) -> u16 {
     let p = docker_ok(&["port", name, "8000/tcp"]);
     let first = p.lines().next().unwrap_or_default();
-    first.rsplit(':').next().and_then(|x| x.parse().ok()).unwrap_or_else(|| panic!("docker port: {p:?}"))
+    first
+        .rsplit(':')
+        .next()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("docker port: {p:?}"))
 }
 
 fn proc_status(pid: &str) -> BTreeMap<String, String> {
@@ -386,22 +411,38 @@ fn scratch_image_runas_chowns_volume_and_drops_to_999() {
     ]);
     let pid = inspect(&name, "{{.State.Pid}}");
     let mut st = BTreeMap::new();
-    wait_until("PID 1 is waitfor (runas exec'd it)", Duration::from_secs(30), || {
-        assert!(running(&name), "container exited: {}", logs(&name));
-        st = proc_status(&pid);
-        st.get("Name").map(String::as_str) == Some("waitfor")
-    });
+    wait_until(
+        "PID 1 is waitfor (runas exec'd it)",
+        Duration::from_secs(30),
+        || {
+            assert!(running(&name), "container exited: {}", logs(&name));
+            st = proc_status(&pid);
+            st.get("Name").map(String::as_str) == Some("waitfor")
+        },
+    );
     let ids = |k: &str| st.get(k).cloned().unwrap_or_default();
-    assert_eq!(ids("Uid").split_whitespace().collect::<Vec<_>>(), ["999"; 4], "{st:?}");
-    assert_eq!(ids("Gid").split_whitespace().collect::<Vec<_>>(), ["999"; 4], "{st:?}");
-    let mut groups: Vec<u32> = ids("Groups").split_whitespace().map(|g| g.parse().unwrap()).collect();
+    assert_eq!(
+        ids("Uid").split_whitespace().collect::<Vec<_>>(),
+        ["999"; 4],
+        "{st:?}"
+    );
+    assert_eq!(
+        ids("Gid").split_whitespace().collect::<Vec<_>>(),
+        ["999"; 4],
+        "{st:?}"
+    );
+    let mut groups: Vec<u32> = ids("Groups")
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
     groups.sort();
     groups.retain(|g| *g != 999);
     assert_eq!(groups, [29, 44], "supplementary groups from /etc/group: {st:?}");
     // The host's view through docker top agrees.
     let top = docker_ok(&["top", &name, "-o", "pid,uid,gid,comm"]);
     assert!(
-        top.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[1..] == ["999", "999", "waitfor"]),
+        top.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[1..] == ["999", "999", "waitfor"]),
         "docker top: {top}"
     );
 
@@ -413,7 +454,10 @@ fn scratch_image_runas_chowns_volume_and_drops_to_999() {
     // The link's target inside the container (the image's /etc/passwd) was
     // not touched: the container's layer has no change under /etc.
     let diff = docker_ok(&["diff", &name]);
-    assert!(!diff.contains("/etc"), "runas changed something under /etc: {diff}");
+    assert!(
+        !diff.contains("/etc"),
+        "runas changed something under /etc: {diff}"
+    );
     let out = logs(&name);
     assert!(out.contains("/data"), "runas reports each --chown PATH: {out}");
 }
@@ -450,12 +494,17 @@ fn slim_example_recovers_through_healthcheck_kill_and_restart_policy() {
         "127.0.0.1::8000",
         &image,
     ]);
-    wait_until("the slim example is healthy", Duration::from_secs(90), || health(&name) == "healthy");
+    wait_until("the slim example is healthy", Duration::from_secs(90), || {
+        health(&name) == "healthy"
+    });
     let port = published_port(&name);
     let (code, _) = http(port, "POST", "/notes", "kept across restarts").expect("POST /notes");
     assert_eq!(code, 201);
     let (_, info) = http(port, "GET", "/", "").expect("GET /");
-    assert!(info.contains("\"uid\": 999") && info.contains("\"gid\": 999"), "{info}");
+    assert!(
+        info.contains("\"uid\": 999") && info.contains("\"gid\": 999"),
+        "{info}"
+    );
     assert!(info.contains("\"boots\": 1"), "{info}");
     assert_eq!(inspect(&name, "{{.RestartCount}}"), "0");
     let out = logs(&name);
@@ -473,23 +522,34 @@ fn slim_example_recovers_through_healthcheck_kill_and_restart_policy() {
         inspect(&name, "{{.RestartCount}}") != "0"
     });
     let failures = hl.failures_since(&broke_at);
-    assert!(failures.len() >= 3, "restarted after fewer than 3 failed probes: {failures:?}");
+    assert!(
+        failures.len() >= 3,
+        "restarted after fewer than 3 failed probes: {failures:?}"
+    );
     let killer: Vec<_> = failures.iter().filter(|o| o.contains("SIGTERM")).collect();
     assert!(
         killer.iter().any(|o| o.contains("failure 3 of 3")),
         "no probe reported sending SIGTERM at its third failure: {failures:?}"
     );
     let out = logs(&name);
-    assert!(out.contains("SIGTERM: shutting down"), "the app did not get the TERM: {out}");
+    assert!(
+        out.contains("SIGTERM: shutting down"),
+        "the app did not get the TERM: {out}"
+    );
 
-    wait_until("the restarted container is healthy", Duration::from_secs(90), || {
-        health(&name) == "healthy"
-    });
+    wait_until(
+        "the restarted container is healthy",
+        Duration::from_secs(90),
+        || health(&name) == "healthy",
+    );
     let port = published_port(&name);
     let (_, notes) = http(port, "GET", "/notes", "").expect("GET /notes");
     assert!(notes.contains("kept across restarts"), "data lost: {notes:?}");
     let (_, info) = http(port, "GET", "/", "").expect("GET /");
-    assert!(info.contains("\"boots\": 2") && info.contains("\"uid\": 999"), "{info}");
+    assert!(
+        info.contains("\"boots\": 2") && info.contains("\"uid\": 999"),
+        "{info}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -521,7 +581,11 @@ fn docker_stop_with_runas_init() {
     }
     busybox_image();
     let mut clean = Cleanup::default();
-    let names = [unique("stop-handles"), unique("stop-default"), unique("stop-ignores")];
+    let names = [
+        unique("stop-handles"),
+        unique("stop-default"),
+        unique("stop-ignores"),
+    ];
     clean.containers.extend(names.iter().cloned());
     let cases: [Vec<&str>; 3] = [
         // Handles TERM: exits 0 on it.
@@ -548,14 +612,20 @@ fn docker_stop_with_runas_init() {
     // Docker would SIGKILL at 30 s: well below that means runas did the work.
     let (took, code, out) = &results[0];
     assert_eq!(*code, 0, "TERM handler's exit status passed through: {out}");
-    assert!(out.contains("TERM received"), "TERM forwarded to the service: {out}");
+    assert!(
+        out.contains("TERM received"),
+        "TERM forwarded to the service: {out}"
+    );
     assert!(*took < 15.0, "stop took {took:.1}s");
     let (took, code, out) = &results[1];
     assert_eq!(*code, 143, "killed by SIGTERM -> 128+15: {out}");
     assert!(*took < 15.0, "stop took {took:.1}s");
     let (took, code, out) = &results[2];
     assert_eq!(*code, 137, "KILL after --grace -> 128+9: {out}");
-    assert!(*took >= 1.0 && *took < 20.0, "stop took {took:.1}s: --grace is 2s, Docker's timeout 30s");
+    assert!(
+        *took >= 1.0 && *took < 20.0,
+        "stop took {took:.1}s: --grace is 2s, Docker's timeout 30s"
+    );
     assert!(out.contains("runas"), "runas says it escalated: {out}");
 }
 
@@ -570,17 +640,38 @@ fn arbitrary_uid_runas_execs_without_dropping() {
     }
     let image = busybox_image();
     let name = unique("anyuid");
-    let _clean = Cleanup { containers: vec![name.clone()], ..Default::default() };
+    let _clean = Cleanup::containers(&[name.clone()]);
     // The ENTRYPOINT of a real image (runas --chown ... app --), run the way
     // OpenShift runs it: as an arbitrary uid with gid 0.
     let o = docker(&[
-        "run", "--name", &name, "--user", "12345", &image, "runas", "--chown", "/tmp/data", "app", "--", "id",
+        "run",
+        "--name",
+        &name,
+        "--user",
+        "12345",
+        &image,
+        "runas",
+        "--chown",
+        "/tmp/data",
+        "app",
+        "--",
+        "id",
     ]);
     let (out, err) = (stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "stdout: {out}\nstderr: {err}");
-    assert!(out.contains("uid=12345"), "the command ran as the uid it was given: {out}");
-    assert!(err.lines().any(|l| l.starts_with("runas: ")), "runas's notice on stderr: {err:?}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("runas: ")).count(), 1, "one notice: {err}");
+    assert!(
+        out.contains("uid=12345"),
+        "the command ran as the uid it was given: {out}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("runas: ")),
+        "runas's notice on stderr: {err:?}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("runas: ")).count(),
+        1,
+        "one notice: {err}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -594,7 +685,7 @@ fn cap_drop_all_runas_names_missing_capability() {
     }
     let image = busybox_image();
     let names = [unique("capdrop-chown"), unique("capdrop")];
-    let _clean = Cleanup { containers: names.to_vec(), ..Default::default() };
+    let _clean = Cleanup::containers(&names);
     for (name, chown, caps) in [
         (&names[0], true, &["CHOWN", "SETUID", "SETGID"][..]),
         (&names[1], false, &["SETUID", "SETGID"][..]),
@@ -628,7 +719,7 @@ fn read_only_root_with_tmpfs_tmp_keeps_healthcheck_state() {
     }
     let image = busybox_image();
     let name = unique("readonly");
-    let _clean = Cleanup { containers: vec![name.clone()], ..Default::default() };
+    let _clean = Cleanup::containers(&[name.clone()]);
     docker_ok(&[
         "run",
         "-d",
@@ -672,10 +763,14 @@ fn read_only_root_with_tmpfs_tmp_keeps_healthcheck_state() {
     let failures = hl.failures_since(&since);
     assert!(failures.len() >= 2, "{failures:?}");
     assert!(
-        failures.iter().any(|o| o.contains("failure 1 of 2")) && failures.iter().any(|o| o.contains("failure 2 of 2")),
+        failures.iter().any(|o| o.contains("failure 1 of 2"))
+            && failures.iter().any(|o| o.contains("failure 2 of 2")),
         "failures counted across probes: {failures:?}"
     );
-    assert!(!failures.iter().any(|o| o.contains("not counted")), "{failures:?}");
+    assert!(
+        !failures.iter().any(|o| o.contains("not counted")),
+        "{failures:?}"
+    );
     assert_eq!(inspect(&name, "{{.State.ExitCode}}"), "143", "{}", logs(&name));
 }
 
@@ -700,7 +795,10 @@ fn compose_waitfor_ready_and_service_healthy_ordering() {
         return;
     }
     let Some(compose) = compose_cmd() else {
-        skip(test, "neither `docker compose` nor docker-compose is installed (make setup installs docker-compose)");
+        skip(
+            test,
+            "neither `docker compose` nor docker-compose is installed (make setup installs docker-compose)",
+        );
         return;
     };
     let (app_image, db_image) = (slim_image(), postgres_base());
@@ -717,14 +815,22 @@ fn compose_waitfor_ready_and_service_healthy_ordering() {
     let project = format!("dockhandit{}", std::process::id());
     let mut cmd = compose.clone();
     cmd.extend(["-p".into(), project.clone()]);
-    cmd.extend(["-f".into(), repo().join("examples/compose/docker-compose.yml").display().to_string()]);
+    cmd.extend([
+        "-f".into(),
+        repo()
+            .join("examples/compose/docker-compose.yml")
+            .display()
+            .to_string(),
+    ]);
     cmd.extend(["-f".into(), over.display().to_string()]);
     let env = vec![
         ("APP_IMAGE".to_string(), app_image),
         ("DB_IMAGE".to_string(), db_image),
         ("APP_PORT".to_string(), free_port().to_string()),
     ];
-    let _clean = Cleanup { compose: Some(cmd.clone()), compose_env: env.clone(), ..Default::default() };
+    let mut _clean = Cleanup::default();
+    _clean.compose = Some(cmd.clone());
+    _clean.compose_env = env.clone();
     let compose_run = |args: &[&str]| -> Output {
         // Bounded: Compose v1 waits for service_healthy without a limit.
         run(Command::new("timeout")
@@ -744,28 +850,45 @@ fn compose_waitfor_ready_and_service_healthy_ordering() {
         stderr(&up),
         if app.is_empty() { String::new() } else { logs(&app) }
     );
-    assert!(!db.is_empty() && !app.is_empty() && !worker.is_empty(), "containers: {db:?} {app:?} {worker:?}");
+    assert!(
+        !db.is_empty() && !app.is_empty() && !worker.is_empty(),
+        "containers: {db:?} {app:?} {worker:?}"
+    );
 
     wait_until("the worker reached the app", Duration::from_secs(60), || {
         logs(&worker).contains("answered 201")
     });
     let (db_log, app_log, worker_log) = (logs(&db), logs(&app), logs(&worker));
-    let db_up = log_time(&db_log, "ready to accept connections").unwrap_or_else(|| panic!("db log:\n{db_log}"));
+    let db_up =
+        log_time(&db_log, "ready to accept connections").unwrap_or_else(|| panic!("db log:\n{db_log}"));
     let app_started = inspect(&app, "{{.State.StartedAt}}");
     let listening = log_time(&app_log, "app: listening").unwrap_or_else(|| panic!("app log:\n{app_log}"));
-    let ready = log_time(&app_log, "APP_READY").unwrap_or_else(|| panic!("ready's line, app log:\n{app_log}"));
+    let ready =
+        log_time(&app_log, "APP_READY").unwrap_or_else(|| panic!("ready's line, app log:\n{app_log}"));
     let worker_started = inspect(&worker, "{{.State.StartedAt}}");
 
     // The app container started while the database was still down, and
     // waitfor held it: the service began listening only after PostgreSQL
     // accepted connections.
-    assert!(ts(&app_started) < ts(&db_up), "app started at {app_started}, db up at {db_up}: nothing to wait for");
-    assert!(app_log.contains("postgres://db:5432"), "waitfor reports its target:\n{app_log}");
-    assert!(ts(&listening) > ts(&db_up), "app listened at {listening}, before the db ({db_up}):\n{app_log}");
+    assert!(
+        ts(&app_started) < ts(&db_up),
+        "app started at {app_started}, db up at {db_up}: nothing to wait for"
+    );
+    assert!(
+        app_log.contains("postgres://db:5432"),
+        "waitfor reports its target:\n{app_log}"
+    );
+    assert!(
+        ts(&listening) > ts(&db_up),
+        "app listened at {listening}, before the db ({db_up}):\n{app_log}"
+    );
     // ready announced after the service answered; the worker was started
     // only after that (service_healthy), and its first request succeeded.
     assert!(ts(&ready) >= ts(&listening), "{app_log}");
-    assert!(ts(&worker_started) > ts(&ready), "worker started at {worker_started}, app ready at {ready}");
+    assert!(
+        ts(&worker_started) > ts(&ready),
+        "worker started at {worker_started}, app ready at {ready}"
+    );
     assert!(worker_log.contains("answered 201"), "{worker_log}");
     let marker = docker_ok(&["exec", &app, "cat", "/run/app/ready"]);
     assert!(!marker.is_empty(), "ready's marker file is empty");
@@ -796,7 +919,14 @@ fn cache_dir() -> PathBuf {
 /// The wheels (with numpy, opencv's dependency) for the base image's Python,
 /// downloaded once with pip into a cache outside the repository.
 fn cuda_wheels(base: &str) -> Result<PathBuf, String> {
-    let pyver = docker_ok(&["run", "--rm", base, "python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]);
+    let pyver = docker_ok(&[
+        "run",
+        "--rm",
+        base,
+        "python3",
+        "-c",
+        "import sys; print('%d.%d' % sys.version_info[:2])",
+    ]);
     let dir = cache_dir().join(format!("wheels-cuda-py{pyver}"));
     let done = dir.join(".complete");
     if done.is_file() {
@@ -804,8 +934,20 @@ fn cuda_wheels(base: &str) -> Result<PathBuf, String> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut cmd = Command::new("python3");
-    cmd.args(["-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", &pyver]);
-    for p in ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"] {
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        "--python-version",
+        &pyver,
+    ]);
+    for p in [
+        "manylinux2014_x86_64",
+        "manylinux_2_17_x86_64",
+        "manylinux_2_28_x86_64",
+    ] {
         cmd.args(["--platform", p]);
     }
     cmd.arg("-d").arg(&dir).args(CUDA_WHEELS);
@@ -823,7 +965,16 @@ fn containers_reach_mirror(base: &str) -> bool {
         return false;
     }
     let o = docker(&[
-        "run", "--rm", base, "timeout", "60", "apt-get", "-q", "-o", "Acquire::Retries=0", "update",
+        "run",
+        "--rm",
+        base,
+        "timeout",
+        "60",
+        "apt-get",
+        "-q",
+        "-o",
+        "Acquire::Retries=0",
+        "update",
     ]);
     o.status.success() && !stdout(&o).contains("Err:") && !stderr(&o).contains("W: ")
 }
@@ -887,12 +1038,15 @@ fn ldcheck_run_step_fails_opencv_build_without_libraries() {
     packages.dedup();
     let apt = containers_reach_mirror(&base);
     if !apt {
-        eprintln!("{test}: containers do not reach the Debian mirror; using .deb files downloaded on the host");
+        eprintln!(
+            "{test}: containers do not reach the Debian mirror; using .deb files downloaded on the host"
+        );
         download_debs(&base, &packages, &offline).unwrap_or_else(|e| panic!("{e}"));
     }
 
     let tag = format!("dockhand-it/cuda:{}", std::process::id());
-    let _clean = Cleanup { images: vec![tag.clone()], ..Default::default() };
+    let mut _clean = Cleanup::default();
+    _clean.images.push(tag.clone());
     let common = [
         "--build-arg".to_string(),
         format!("BASE={base}"),
@@ -909,23 +1063,44 @@ fn ldcheck_run_step_fails_opencv_build_without_libraries() {
     args.extend(["--build-arg", "APT_PACKAGES=", "-t", &tag, &ctx_s]);
     let (ok, out) = build(&args);
     assert!(!ok, "the build must fail without the libraries:\n{out}");
-    assert!(out.contains(r#"RUN ["ldcheck", "/opt/venv"]"#), "it failed before the ldcheck step:\n{out}");
+    assert!(
+        out.contains(r#"RUN ["ldcheck", "/opt/venv"]"#),
+        "it failed before the ldcheck step:\n{out}"
+    );
     let tail = &out[out.find(r#"RUN ["ldcheck""#).unwrap()..];
     for (soname, package) in OPENCV_NEEDS {
         assert!(tail.contains(soname), "ldcheck does not name {soname}:\n{tail}");
-        assert!(tail.contains(package), "ldcheck does not name package {package} (for {soname}):\n{tail}");
+        assert!(
+            tail.contains(package),
+            "ldcheck does not name package {package} (for {soname}):\n{tail}"
+        );
     }
-    assert!(!tail.contains("libcuda.so.1") || tail.contains("run time"), "libcuda.so.1 is the driver's:\n{tail}");
-    assert!(docker(&["image", "inspect", &tag]).status.code() != Some(0), "no image from a failed build");
+    assert!(
+        !tail.contains("libcuda.so.1") || tail.contains("run time"),
+        "libcuda.so.1 is the driver's:\n{tail}"
+    );
+    assert!(
+        docker(&["image", "inspect", &tag]).status.code() != Some(0),
+        "no image from a failed build"
+    );
 
     // With them (the example's default APT_PACKAGES): the same step passes.
     let mut args: Vec<&str> = common.iter().map(String::as_str).collect();
     args.extend(["-t", &tag, &ctx_s]);
     let out = build_ok(&args);
     let tail = &out[out.find(r#"RUN ["ldcheck""#).expect("ldcheck step")..];
-    assert!(!tail.lines().nth(1).unwrap_or("").contains("Using cache"), "the ldcheck step did not run:\n{tail}");
+    assert!(
+        !tail.lines().nth(1).unwrap_or("").contains("Using cache"),
+        "the ldcheck step did not run:\n{tail}"
+    );
     // And what ldcheck promised holds: the real imports work.
     let run_out = docker_ok(&["run", "--rm", &tag]);
-    assert!(run_out.contains("opencv ") && run_out.contains("CUDA runtime 12."), "{run_out}");
-    eprintln!("{test}: system packages from {}; app says: {run_out}", if apt { "apt in the build" } else { "host .debs" });
+    assert!(
+        run_out.contains("opencv ") && run_out.contains("CUDA runtime 12."),
+        "{run_out}"
+    );
+    eprintln!(
+        "{test}: system packages from {}; app says: {run_out}",
+        if apt { "apt in the build" } else { "host .debs" }
+    );
 }

@@ -1,0 +1,32 @@
+//! The shared target syntax (`http://host:port/path`, `postgres://u@db`, ...):
+//! `dockhand::target::Target::parse`. Properties: never panics; an accepted
+//! target has a non-empty host and an HTTP path that starts with `/` and holds
+//! no spaces or control characters (it goes into the request line verbatim);
+//! Display never panics.
+#![no_main]
+
+use dockhand::check::http::request;
+use dockhand::target::Target;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(t) = Target::parse(s) else { return };
+    let _ = t.to_string();
+    match &t {
+        Target::Tcp { host, .. } | Target::Postgres { host, .. } | Target::Redis { host, .. } => {
+            assert!(!host.is_empty(), "{s:?} -> {t:?}");
+        }
+        Target::Http(u) => {
+            assert!(!u.host.is_empty(), "{s:?} -> {t:?}");
+            assert!(u.path.starts_with('/'), "{s:?} -> {t:?}");
+            assert!(!u.path.chars().any(|c| c.is_control() || c == ' '), "{s:?} -> {t:?}");
+            // The request head must be exactly one request: the only CRLFs are ours.
+            let r = request(u, &[]);
+            let text = String::from_utf8_lossy(&r);
+            assert_eq!(text.lines().next().map(|l| l.matches(' ').count()), Some(2), "{text:?}");
+            assert!(!u.host_header().contains(['\r', '\n']), "{s:?}");
+        }
+        Target::Unix { path } | Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),
+    }
+});
