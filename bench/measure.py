@@ -145,7 +145,8 @@ class Cmd:
     """
 
     def __init__(self, label, argv, role="peer", shown=None, check=None, check_argv=None,
-                 ok_codes=None, setup=None, after_check=None, missing=None, timeout=60.0, note=""):
+                 ok_codes=None, setup=None, after_check=None, missing=None, timeout=60.0, note="",
+                 max_runs=None):
         self.label = label
         self.argv = argv
         self.role = role
@@ -158,6 +159,9 @@ class Cmd:
         self.missing = missing
         self.timeout = timeout
         self.note = note
+        # A command slow enough to dominate the run (lddtree on /usr/lib) gets max_runs=1: its check
+        # run, output captured to a file, is then its one timed run.
+        self.max_runs = max_runs
         self.samples = []
         self.failed = None  # message when the command failed
         self.extra = {}  # section-specific values (e.g. hyperfine median)
@@ -215,6 +219,8 @@ def check_run(cmd, workdir):
             return
     if cmd.ok_codes is None:
         cmd.ok_codes = {s.code}
+    if cmd.max_runs == 1:
+        cmd.samples.append(s)
 
 
 def expect_exit(*codes):
@@ -254,7 +260,7 @@ def interleave(cmds, workdir, min_runs, max_runs, budget_s, warmup=1, log=None):
         check_run(c, workdir)
         if log:
             log("  %-28s %s" % (c.label, c.status_text()))
-    live = [c for c in cmds if c.ok]
+    live = [c for c in cmds if c.ok and c.max_runs != 1]
     for _ in range(warmup):
         for c in live:
             if c.setup:
@@ -268,7 +274,7 @@ def interleave(cmds, workdir, min_runs, max_runs, budget_s, warmup=1, log=None):
             break
         k = rounds % len(live)
         for c in live[k:] + live[:k]:
-            if not c.ok:
+            if not c.ok or (c.max_runs and len(c.samples) >= c.max_runs):
                 continue
             if c.setup:
                 c.setup()

@@ -99,10 +99,11 @@ def time_table(cmds, best, extra_cols=()):
 COLORS = {"dockhand": "#1f6feb", "peer": "#8c959f", "context": "#d0d7de", "fail": "#cf222e"}
 
 
-def svg_chart(groups, title, subtitle):
+def svg_chart(groups, title, subtitles):
     """groups: [(group title, [(label, ratio or None, role, note), ...], target ratio or None)].
 
-    ratio None draws no bar and writes note (e.g. "FAILED ...") instead.
+    ratio None draws no bar and writes note (e.g. "FAILED ...") instead. The target is a ratio to
+    the group's best peer, drawn as a red tick on the dockhand rows.
     """
     ratios = [r for _, bars, _ in groups for _, r, _, _ in bars if r]
     targets = [t for _, _, t in groups if t]
@@ -114,7 +115,8 @@ def svg_chart(groups, title, subtitle):
 
     label_w, bar_w, right_w = 330, 470, 230
     width = label_w + bar_w + right_w
-    row_h, group_gap, top = 18, 30, 78
+    row_h, group_gap = 18, 30
+    top = 62 + 16 * len(subtitles)
 
     def x_of(r):
         e = min(max(math.log2(r), lo_e), hi_e)
@@ -126,20 +128,23 @@ def svg_chart(groups, title, subtitle):
         'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">' % (width, height, width, height),
         '<rect width="100%" height="100%" fill="#ffffff"/>',
         '<text x="10" y="22" font-size="16" font-weight="bold">%s</text>' % escape(title),
-        '<text x="10" y="40" fill="#57606a">%s</text>' % escape(subtitle),
-        '<text x="10" y="56" fill="#57606a">Bars: median (or size, CPU, RSS) divided by the best peer'
-        "'s, log scale; left of 1x is better. Blue: dockhand, grey: peers, red tick: target.</text>",
     ]
+    lines = list(subtitles) + ["Bars: median (or size, CPU, RSS) divided by the best peer's, log scale; left of 1x "
+                               "is better. Blue: dockhand, grey: peers, red tick: target."]
+    for i, line in enumerate(lines):
+        out.append('<text x="10" y="%d" fill="#57606a">%s</text>' % (40 + 16 * i, escape(line)))
     axis_top = top - 8
     axis_bottom = height - 40
+    step = 1 if hi_e - lo_e <= 12 else 2
     for e in range(lo_e, hi_e + 1):
         x = x_of(2.0**e)
         strong = e == 0
         out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="%s"/>'
                    % (x, axis_top, x, axis_bottom, "#24292f" if strong else "#eaeef2", 1.5 if strong else 1))
-        lab = ("%gx" % 2.0**e) if e >= 0 else "1/%gx" % 2.0**-e
-        out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#57606a">%s</text>'
-                   % (x, axis_bottom + 16, lab))
+        if e % step == 0:
+            lab = ("%gx" % 2.0**e) if e >= 0 else "1/%gx" % 2.0**-e
+            out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#57606a">%s</text>'
+                       % (x, axis_bottom + 16, lab))
     y = top
     for gtitle, bars, target in groups:
         y += group_gap

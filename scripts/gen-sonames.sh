@@ -16,7 +16,9 @@
 # Format (front-coded to keep the embedded table small; see docs/ldcheck.md):
 # sorted by soname, one line each, "NSUFFIX<TAB>PACKAGE" where N (one digit) is the
 # number of leading bytes shared with the previous soname and PACKAGE is
-# empty when it is the same as the previous line's.
+# empty when it is the same as the previous line's, "=" when it is the name
+# Debian's library packaging policy gives (libfoo.so.1 -> libfoo1,
+# libfoo2.so.1 -> libfoo2-1, lower case).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bins/ldcheck/data}
@@ -69,9 +71,17 @@ done | awk '
             print s "\t" pk[i]
         }
     }' | awk -F'\t' '
+    # The package most sonames would have by Debian policy: libfoo.so.1 ->
+    # libfoo1, libfoo2.so.1 -> libfoo2-1, lower case.
+    function policy(s,   b, v) {
+        if (!match(s, /\.so\.[0-9]+(\.[0-9]+)?$/)) return ""
+        b = tolower(substr(s, 1, RSTART - 1)); v = substr(s, RSTART + 4)
+        return b (b ~ /[0-9]$/ ? "-" : "") v
+    }
     { n = 0; m = length(prev); if (length($1) < m) m = length($1)
       while (n < m && n < 9 && substr(prev, n + 1, 1) == substr($1, n + 1, 1)) n++
-      printf "%d%s\t%s\n", n, substr($1, n + 1), ($2 == prevpkg ? "" : $2)
+      p = ($2 == prevpkg ? "" : ($2 == policy($1) ? "=" : $2))
+      printf "%d%s\t%s\n", n, substr($1, n + 1), p
       prev = $1; prevpkg = $2 }' >"$dest.tmp"
 mv "$dest.tmp" "$dest"
 echo "gen-sonames: $(wc -l <"$dest") sonames, $(wc -c <"$dest") bytes in $dest" >&2

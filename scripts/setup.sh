@@ -30,6 +30,7 @@ want postgresql /usr/lib/postgresql
 want python3 /usr/bin/python3
 want iproute2 ip
 want curl curl
+want bsdutils script
 want time /usr/bin/time
 want python3-pip /usr/lib/python3/dist-packages/pip
 want docker-compose docker-compose

@@ -38,7 +38,13 @@ fn minbase(test: &str) -> Option<PathBuf> {
 fn copy_root(src: &Path) -> TempDir {
     let t = TempDir::new("ldcheck-root");
     let dst = t.join("r");
-    let ok = Command::new("cp").arg("-al").arg(src).arg(&dst).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("cp")
+        .arg("-al")
+        .arg(src)
+        .arg(&dst)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !ok {
         let _ = std::fs::remove_dir_all(&dst);
         let s = Command::new("cp").arg("-a").arg(src).arg(&dst).status().unwrap();
@@ -78,7 +84,16 @@ fn oracle(root: &Path, file: &str) -> (Libs, VersionErrors) {
     ]));
     let mut l = Libs::default();
     for line in stdout(&o).lines() {
-        let Some((name, rest)) = line.trim().split_once(" => ") else { continue };
+        let line = line.trim();
+        // An object requested by a path is printed without "=>": "PATH (0x...)".
+        if line.starts_with('/') && !line.starts_with("/lib64/ld-linux-x86-64.so.2 ") {
+            let path = line.split(" (0x").next().unwrap_or(line);
+            l.found.insert((path.to_string(), path.to_string()));
+            continue;
+        }
+        let Some((name, rest)) = line.split_once(" => ") else {
+            continue;
+        };
         if rest == "not found" {
             l.missing.insert(name.to_string());
         } else {
@@ -91,7 +106,11 @@ fn oracle(root: &Path, file: &str) -> (Libs, VersionErrors) {
 }
 
 /// ldcheck's view: per entry point, from --format tree; plus version errors.
-fn ldcheck(root: &Path, paths: &[&str], extra: &[&str]) -> (BTreeMap<String, Libs>, VersionErrors, String, i32) {
+fn ldcheck(
+    root: &Path,
+    paths: &[&str],
+    extra: &[&str],
+) -> (BTreeMap<String, Libs>, VersionErrors, String, i32) {
     let o = run(Command::new(bin("ldcheck"))
         .env_remove("LD_LIBRARY_PATH")
         .arg("--root")
@@ -121,7 +140,11 @@ fn ldcheck(root: &Path, paths: &[&str], extra: &[&str]) -> (BTreeMap<String, Lib
         } else if let Some(rest) = line.strip_prefix("version `") {
             let (ver, rest) = rest.split_once("' not found in ").unwrap();
             let (lib, req) = rest.split_once(" (required by ").unwrap();
-            versions.insert((ver.to_string(), lib.to_string(), req.trim_end_matches(')').to_string()));
+            versions.insert((
+                ver.to_string(),
+                lib.to_string(),
+                req.trim_end_matches(')').to_string(),
+            ));
         }
     }
     (entries, versions, out, o.status.code().unwrap_or(-1))
@@ -148,7 +171,9 @@ fn agree(root: &Path, paths: &[&str], extra: &[&str]) -> (String, i32, BTreeMap<
         }
     }
     if versions != oracle_versions {
-        disagreements.push(format!("version errors: ldcheck {versions:?}\n  ld.so {oracle_versions:?}"));
+        disagreements.push(format!(
+            "version errors: ldcheck {versions:?}\n  ld.so {oracle_versions:?}"
+        ));
     }
     assert!(
         disagreements.is_empty(),
@@ -194,7 +219,10 @@ fn debian_binaries_match_the_loader_and_deleted_libraries_are_missing() {
         assert!(out.contains(&format!("missing {so}")), "{out}");
     }
     // The package hint comes from the bookworm table.
-    assert!(out.contains("missing libacl.so.1 (Debian package libacl1)"), "{out}");
+    assert!(
+        out.contains("missing libacl.so.1 (Debian package libacl1)"),
+        "{out}"
+    );
 }
 
 /// Build the gcc fixtures of the resolution rules inside `root` under /opt/t.
@@ -203,7 +231,10 @@ fn build_fixtures(root: &Path) -> Vec<(&'static str, String)> {
     let opt = root.join("opt/t");
     let cc = |args: &[&str]| {
         // Dependencies of dependencies are not on the link line: that is the point.
-        let o = run(Command::new("gcc").current_dir(src.path()).args(args).arg("-Wl,--allow-shlib-undefined"));
+        let o = run(Command::new("gcc")
+            .current_dir(src.path())
+            .args(args)
+            .arg("-Wl,--allow-shlib-undefined"));
         assert!(o.status.success(), "gcc {args:?}: {}", stderr(&o));
     };
     let w = |name: &str, text: &str| std::fs::write(src.join(name), text).unwrap();
@@ -225,11 +256,24 @@ fn build_fixtures(root: &Path) -> Vec<(&'static str, String)> {
     // DT_RPATH is inherited by libraries the program loads; DT_RUNPATH is not.
     let d = mk("liba");
     let e = mk("libb");
-    lib(&format!("{e}/libb.so.1"), "libb.so.1", "int b(void){return 2;}", &[]);
-    lib(&format!("{d}/liba.so.1"), "liba.so.1", "int b(void); int a(void){return b();}", &[&format!("{e}/libb.so.1")]);
+    lib(
+        &format!("{e}/libb.so.1"),
+        "libb.so.1",
+        "int b(void){return 2;}",
+        &[],
+    );
+    lib(
+        &format!("{d}/liba.so.1"),
+        "liba.so.1",
+        "int b(void); int a(void){return b();}",
+        &[&format!("{e}/libb.so.1")],
+    );
     w("m.c", "int a(void); int main(void){return a();}");
     let bin = mk("bin");
-    for (name, tags) in [("rpath", "--disable-new-dtags"), ("runpath", "--enable-new-dtags")] {
+    for (name, tags) in [
+        ("rpath", "--disable-new-dtags"),
+        ("runpath", "--enable-new-dtags"),
+    ] {
         cc(&[
             "-o",
             &format!("{bin}/{name}"),
@@ -244,50 +288,124 @@ fn build_fixtures(root: &Path) -> Vec<(&'static str, String)> {
     let app = mk("app/bin");
     let al = mk("app/lib");
     let deep = mk("app/lib/deep");
-    lib(&format!("{deep}/libo2.so"), "libo2.so", "int o2(void){return 3;}", &[]);
+    lib(
+        &format!("{deep}/libo2.so"),
+        "libo2.so",
+        "int o2(void){return 3;}",
+        &[],
+    );
     lib(
         &format!("{al}/libo1.so"),
         "libo1.so",
         "int o2(void); int o1(void){return o2();}",
-        &[&format!("{deep}/libo2.so"), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/deep"],
+        &[
+            &format!("{deep}/libo2.so"),
+            "-Wl,--enable-new-dtags,-rpath,$ORIGIN/deep",
+        ],
     );
     w("o.c", "int o1(void); int main(void){return o1();}");
-    cc(&["-o", &format!("{app}/prog"), "o.c", &format!("{al}/libo1.so"), "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../lib"]);
+    cc(&[
+        "-o",
+        &format!("{app}/prog"),
+        "o.c",
+        &format!("{al}/libo1.so"),
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../lib",
+    ]);
 
     // glibc-hwcaps: the x86-64-v2 build is chosen over the plain one.
     let hw = mk("hw");
     let hw2 = mk("hw/glibc-hwcaps/x86-64-v2");
-    lib(&format!("{hw}/libh.so.1"), "libh.so.1", "int h(void){return 1;}", &[]);
-    lib(&format!("{hw2}/libh.so.1"), "libh.so.1", "int h(void){return 2;}", &[]);
+    lib(
+        &format!("{hw}/libh.so.1"),
+        "libh.so.1",
+        "int h(void){return 1;}",
+        &[],
+    );
+    lib(
+        &format!("{hw2}/libh.so.1"),
+        "libh.so.1",
+        "int h(void){return 2;}",
+        &[],
+    );
     w("h.c", "int h(void); int main(void){return h();}");
-    cc(&["-o", &format!("{bin}/hwcaps"), "h.c", &format!("{hw}/libh.so.1"), "-Wl,-rpath,/opt/t/hw"]);
+    cc(&[
+        "-o",
+        &format!("{bin}/hwcaps"),
+        "h.c",
+        &format!("{hw}/libh.so.1"),
+        "-Wl,-rpath,/opt/t/hw",
+    ]);
 
     // $LIB and $PLATFORM in a run path.
     let lb = mk("dst/lib/x86_64-linux-gnu");
-    lib(&format!("{lb}/libd.so.1"), "libd.so.1", "int d(void){return 1;}", &[]);
+    lib(
+        &format!("{lb}/libd.so.1"),
+        "libd.so.1",
+        "int d(void){return 1;}",
+        &[],
+    );
     // $PLATFORM is x86_64, or haswell on recent Intel CPUs.
     for p in ["x86_64", "haswell"] {
         let pd = mk(&format!("dst/{p}"));
         std::fs::copy(format!("{lb}/libd.so.1"), format!("{pd}/libd.so.1")).unwrap();
     }
     w("d.c", "int d(void); int main(void){return d();}");
-    cc(&["-o", &format!("{bin}/dst-lib"), "d.c", &format!("{lb}/libd.so.1"), "-Wl,-rpath,/opt/t/dst/$LIB"]);
-    cc(&["-o", &format!("{bin}/dst-platform"), "d.c", &format!("{lb}/libd.so.1"), "-Wl,-rpath,/opt/t/dst/${PLATFORM}:/opt/t/nowhere"]);
+    cc(&[
+        "-o",
+        &format!("{bin}/dst-lib"),
+        "d.c",
+        &format!("{lb}/libd.so.1"),
+        "-Wl,-rpath,/opt/t/dst/$LIB",
+    ]);
+    cc(&[
+        "-o",
+        &format!("{bin}/dst-platform"),
+        "d.c",
+        &format!("{lb}/libd.so.1"),
+        "-Wl,-rpath,/opt/t/dst/${PLATFORM}:/opt/t/nowhere",
+    ]);
 
     // Symbol versions: linked against V2, run against a library with V1 only.
     w("v1.map", "V1 { global: foo; local: *; };");
-    w("v2.map", "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;");
+    w(
+        "v2.map",
+        "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;",
+    );
     let vd = mk("ver");
-    lib(&format!("{vd}/libv.so.1"), "libv.so.1", "int foo(void){return 1;}\nint bar(void){return 2;}", &["-Wl,--version-script=v2.map"]);
-    w("v.c", "int foo(void); int bar(void); int main(void){return foo()+bar();}");
-    cc(&["-o", &format!("{bin}/versions"), "v.c", &format!("{vd}/libv.so.1"), "-Wl,-rpath,/opt/t/ver"]);
-    lib(&format!("{vd}/libv.so.1"), "libv.so.1", "int foo(void){return 1;}", &["-Wl,--version-script=v1.map"]);
+    lib(
+        &format!("{vd}/libv.so.1"),
+        "libv.so.1",
+        "int foo(void){return 1;}\nint bar(void){return 2;}",
+        &["-Wl,--version-script=v2.map"],
+    );
+    w(
+        "v.c",
+        "int foo(void); int bar(void); int main(void){return foo()+bar();}",
+    );
+    cc(&[
+        "-o",
+        &format!("{bin}/versions"),
+        "v.c",
+        &format!("{vd}/libv.so.1"),
+        "-Wl,-rpath,/opt/t/ver",
+    ]);
+    lib(
+        &format!("{vd}/libv.so.1"),
+        "libv.so.1",
+        "int foo(void){return 1;}",
+        &["-Wl,--version-script=v1.map"],
+    );
 
     // Wrong class and wrong machine come first in the path and are skipped.
     let wc = mk("wrong/class");
     let wm = mk("wrong/machine");
     let wr = mk("wrong/right");
-    lib(&format!("{wr}/libw.so.1"), "libw.so.1", "int wfn(void){return 1;}", &[]);
+    lib(
+        &format!("{wr}/libw.so.1"),
+        "libw.so.1",
+        "int wfn(void){return 1;}",
+        &[],
+    );
     let real = std::fs::read(format!("{wr}/libw.so.1")).unwrap();
     let mut c32 = real.clone();
     c32[4] = 1; // ELFCLASS32
@@ -296,7 +414,13 @@ fn build_fixtures(root: &Path) -> Vec<(&'static str, String)> {
     arm[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
     std::fs::write(format!("{wm}/libw.so.1"), arm).unwrap();
     w("wr.c", "int wfn(void); int main(void){return wfn();}");
-    cc(&["-o", &format!("{bin}/wrong"), "wr.c", &format!("{wr}/libw.so.1"), "-Wl,-rpath,/opt/t/wrong/class:/opt/t/wrong/machine:/opt/t/wrong/right"]);
+    cc(&[
+        "-o",
+        &format!("{bin}/wrong"),
+        "wr.c",
+        &format!("{wr}/libw.so.1"),
+        "-Wl,-rpath,/opt/t/wrong/class:/opt/t/wrong/machine:/opt/t/wrong/right",
+    ]);
 
     // /usr/local/lib without ldconfig: the loader does not look there.
     let ul = root.join("usr/local/lib");
@@ -309,20 +433,80 @@ fn build_fixtures(root: &Path) -> Vec<(&'static str, String)> {
 
     // A DT_NEEDED name with a slash and $ORIGIN in it.
     let sl = mk("slash");
-    lib(&format!("{sl}/libslash.so"), "$ORIGIN/../slash/libslash.so", "int sl(void){return 1;}", &[]);
+    lib(
+        &format!("{sl}/libslash.so"),
+        "$ORIGIN/../slash/libslash.so",
+        "int sl(void){return 1;}",
+        &[],
+    );
     w("s.c", "int sl(void); int main(void){return sl();}");
     cc(&["-o", &format!("{bin}/slash"), "s.c", &format!("{sl}/libslash.so")]);
 
     // DF_1_NODEFLIB: neither the cache's system entries nor the default directories.
-    w("z.c", "int main(void){return 0;}");
-    cc(&["-o", &format!("{bin}/nodeflib"), "z.c", "-Wl,-z,nodeflib"]);
-    expect.push(("nodeflib", "libc.so.6".to_string()));
+    // (-z nodefaultlib on a library: ld ignores it for programs, and it
+    // applies to what that library needs.)
+    let nd = mk("nodeflib");
+    lib(
+        &format!("{nd}/libnd.so.1"),
+        "libnd.so.1",
+        "int nd(void){return 1;}",
+        &[
+            "-Wl,-z,nodefaultlib,--no-as-needed",
+            "/lib/x86_64-linux-gnu/libz.so.1",
+        ],
+    );
+    w("z.c", "int nd(void); int main(void){return nd();}");
+    cc(&[
+        "-o",
+        &format!("{bin}/nodeflib"),
+        "z.c",
+        &format!("{nd}/libnd.so.1"),
+        "-Wl,-rpath,/opt/t/nodeflib",
+    ]);
+    expect.push(("nodeflib", "libz.so.1".to_string()));
+
+    // A symbol the program needs is gone from a newer build of its library
+    // (only --symbols sees it: there is no version to check).
+    let sy = mk("sym");
+    lib(
+        &format!("{sy}/libsym.so.1"),
+        "libsym.so.1",
+        "int oldfn(void){return 1;}\nint newfn(void){return 2;}",
+        &[],
+    );
+    w(
+        "sy.c",
+        "int oldfn(void); int newfn(void); int main(void){return oldfn()+newfn();}",
+    );
+    cc(&[
+        "-o",
+        &format!("{bin}/symbols"),
+        "sy.c",
+        &format!("{sy}/libsym.so.1"),
+        "-Wl,-rpath,/opt/t/sym",
+    ]);
+    lib(
+        &format!("{sy}/libsym.so.1"),
+        "libsym.so.1",
+        "int oldfn(void){return 1;}",
+        &[],
+    );
 
     // Simply missing.
     let gone = mk("gone");
-    lib(&format!("{gone}/libgone.so.3"), "libgone.so.3", "int g(void){return 1;}", &[]);
+    lib(
+        &format!("{gone}/libgone.so.3"),
+        "libgone.so.3",
+        "int g(void){return 1;}",
+        &[],
+    );
     w("g.c", "int g(void); int main(void){return g();}");
-    cc(&["-o", &format!("{bin}/gone"), "g.c", &format!("{gone}/libgone.so.3")]);
+    cc(&[
+        "-o",
+        &format!("{bin}/gone"),
+        "g.c",
+        &format!("{gone}/libgone.so.3"),
+    ]);
     std::fs::remove_file(format!("{gone}/libgone.so.3")).unwrap();
     expect.push(("gone", "libgone.so.3".to_string()));
     expect
@@ -346,14 +530,72 @@ fn gcc_fixtures_match_the_loader() {
         assert!(e.missing.contains(so), "{prog} should miss {so}:\n{out}");
     }
     let e = &entries["/opt/t/bin/rpath"];
-    assert!(e.found.contains(&("libb.so.1".into(), "/opt/t/libb/libb.so.1".into())), "{out}");
+    assert!(
+        e.found
+            .contains(&("libb.so.1".into(), "/opt/t/libb/libb.so.1".into())),
+        "{out}"
+    );
     let e = &entries["/opt/t/bin/hwcaps"];
-    assert!(e.found.iter().any(|(_, p)| p.contains("glibc-hwcaps/x86-64-v")) || !std::arch::is_x86_feature_detected!("sse4.2"), "{out}");
+    assert!(
+        e.found.iter().any(|(_, p)| p.contains("glibc-hwcaps/x86-64-v"))
+            || !std::arch::is_x86_feature_detected!("sse4.2"),
+        "{out}"
+    );
     let e = &entries["/opt/t/bin/wrong"];
-    assert!(e.found.contains(&("libw.so.1".into(), "/opt/t/wrong/right/libw.so.1".into())), "{out}");
-    assert!(out.contains("version `V2' not found in /opt/t/ver/libv.so.1 (required by /opt/t/bin/versions)"), "{out}");
+    assert!(
+        e.found
+            .contains(&("libw.so.1".into(), "/opt/t/wrong/right/libw.so.1".into())),
+        "{out}"
+    );
+    assert!(
+        out.contains("version `V2' not found in /opt/t/ver/libv.so.1 (required by /opt/t/bin/versions)"),
+        "{out}"
+    );
     // Only entry points are judged: liba (needed by the two programs) is not one.
     assert!(!entries.contains_key("/opt/t/liba/liba.so.1"), "{out}");
+
+    // --symbols against the loader binding every symbol now (ldd -r), on
+    // every entry point that has all its libraries.
+    let o = run(Command::new(bin("ldcheck"))
+        .arg("--root")
+        .arg(&root)
+        .args(["--symbols", "/opt/t"]));
+    let text = stdout(&o);
+    let mine: BTreeSet<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("undefined symbol "))
+        .map(|l| {
+            let (sym, by) = l.split_once(" (required by ").unwrap();
+            (
+                sym.replace('@', ", version "),
+                by.trim_end_matches(')').to_string(),
+            )
+        })
+        .collect();
+    let mut real = BTreeSet::new();
+    for (file, libs) in entries.iter().filter(|(_, l)| l.missing.is_empty()) {
+        let o = run(Command::new("chroot").arg(&root).args([
+            "env",
+            "-i",
+            "LD_TRACE_LOADED_OBJECTS=1",
+            "LD_WARN=yes",
+            "LD_BIND_NOW=yes",
+            "/lib64/ld-linux-x86-64.so.2",
+            file,
+        ]));
+        let _ = libs;
+        for l in stderr(&o).lines() {
+            if let Some(rest) = l.strip_prefix("undefined symbol: ") {
+                let (sym, by) = rest.split_once('\t').unwrap();
+                real.insert((sym.to_string(), by.trim_matches(['(', ')']).to_string()));
+            }
+        }
+    }
+    assert!(
+        real.contains(&("newfn".to_string(), "/opt/t/bin/symbols".to_string())),
+        "{real:?}"
+    );
+    assert_eq!(mine, real, "--symbols disagrees with the loader:\n{text}");
 
     // After ldconfig, /usr/local/lib is in the cache and the library is found.
     let o = run(Command::new("chroot").arg(&root).arg("/sbin/ldconfig"));
@@ -368,32 +610,44 @@ fn install_wheel(test: &str, root: &Path, project: &str) -> Option<()> {
     std::fs::create_dir_all(WHEELS).unwrap();
     let stem = project.replace('-', "_");
     let find = || {
-        std::fs::read_dir(WHEELS).ok()?.flatten().map(|e| e.path()).find(|p| {
-            let n = p.file_name().unwrap().to_string_lossy().to_string();
-            n.starts_with(&format!("{stem}-")) && n.ends_with(".whl") && n.contains("x86_64")
-        })
+        std::fs::read_dir(WHEELS)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().to_string();
+                n.starts_with(&format!("{stem}-")) && n.ends_with(".whl") && n.contains("x86_64")
+            })
     };
     if find().is_none() {
-        let o = run(Command::new("python3").args(["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]).args([
-            "--platform",
-            "manylinux2014_x86_64",
-            "--platform",
-            "manylinux_2_17_x86_64",
-            "--python-version",
-            "3.11",
-            "-d",
-            WHEELS,
-            project,
-        ]));
+        let o = run(Command::new("python3")
+            .args(["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"])
+            .args([
+                "--platform",
+                "manylinux2014_x86_64",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--python-version",
+                "3.11",
+                "-d",
+                WHEELS,
+                project,
+            ]));
         if !o.status.success() {
-            skip(test, &format!("pip download {project} failed: {}", stderr(&o).trim()));
+            skip(
+                test,
+                &format!("pip download {project} failed: {}", stderr(&o).trim()),
+            );
             return None;
         }
     }
     let whl = find()?;
     let dest = root.join("opt/venv/site-packages");
     std::fs::create_dir_all(&dest).unwrap();
-    let o = run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&whl).arg(&dest));
+    let o = run(Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&whl)
+        .arg(&dest));
     assert!(o.status.success(), "unzip {}: {}", whl.display(), stderr(&o));
     Some(())
 }
@@ -413,7 +667,9 @@ fn wheel_root(test: &str, project: &str) -> Option<(TempDir, PathBuf)> {
 #[test]
 fn opencv_python_misses_exactly_the_x11_and_gl_libraries() {
     let t = "opencv_python_misses_exactly_the_x11_and_gl_libraries";
-    let Some((_keep, root)) = wheel_root(t, "opencv-python") else { return };
+    let Some((_keep, root)) = wheel_root(t, "opencv-python") else {
+        return;
+    };
     let (out, code, entries) = agree(&root, &["/opt/venv"], &[]);
     assert_eq!(code, 1, "{out}");
     let want: BTreeSet<String> = [
@@ -431,11 +687,25 @@ fn opencv_python_misses_exactly_the_x11_and_gl_libraries() {
     .collect();
     assert_eq!(missing_of(&entries), want, "{out}");
     assert!(out.contains("opencv-python-headless"), "no hint:\n{out}");
-    assert!(out.contains("missing libGL.so.1 (Debian package libgl1)"), "{out}");
+    assert!(
+        out.contains("missing libGL.so.1 (Debian package libgl1)"),
+        "{out}"
+    );
     // The JSON form carries the same findings.
-    let o = run(Command::new(bin("ldcheck")).arg("--root").arg(&root).args(["--format", "json", "/opt/venv"]));
+    let o =
+        run(Command::new(bin("ldcheck"))
+            .arg("--root")
+            .arg(&root)
+            .args(["--format", "json", "/opt/venv"]));
     let j = stdout(&o);
-    for f in ["\"files\"", "\"missing\"", "\"needed_by\"", "\"package\": \"libgl1\"", "\"version_errors\"", "\"runtime_provided\""] {
+    for f in [
+        "\"files\"",
+        "\"missing\"",
+        "\"needed_by\"",
+        "\"package\": \"libgl1\"",
+        "\"version_errors\"",
+        "\"runtime_provided\"",
+    ] {
         assert!(j.contains(f), "{f} not in JSON:\n{j}");
     }
 }
@@ -443,7 +713,9 @@ fn opencv_python_misses_exactly_the_x11_and_gl_libraries() {
 #[test]
 fn opencv_python_headless_misses_nothing() {
     let t = "opencv_python_headless_misses_nothing";
-    let Some((_keep, root)) = wheel_root(t, "opencv-python-headless") else { return };
+    let Some((_keep, root)) = wheel_root(t, "opencv-python-headless") else {
+        return;
+    };
     let (out, code, entries) = agree(&root, &["/opt/venv"], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(missing_of(&entries).is_empty(), "{out}");
@@ -452,7 +724,9 @@ fn opencv_python_headless_misses_nothing() {
 #[test]
 fn nvidia_cuda_runtime_wheel() {
     let t = "nvidia_cuda_runtime_wheel";
-    let Some((_keep, root)) = wheel_root(t, "nvidia-cuda-runtime-cu12") else { return };
+    let Some((_keep, root)) = wheel_root(t, "nvidia-cuda-runtime-cu12") else {
+        return;
+    };
     let (out, code, _) = agree(&root, &["/opt/venv"], &[]);
     assert_eq!(code, 0, "{out}");
     // GPU mode turns on by itself and reports the runtime and the dlopen of libcuda.
@@ -475,17 +749,56 @@ fn driver_libraries_are_provided_at_run_time_in_gpu_mode() {
     std::fs::create_dir_all(&d).unwrap();
     // A stand-in for the driver's libcuda, linked against and then removed.
     std::fs::write(src.join("c.c"), "int cuInit(unsigned f){return (int)f;}").unwrap();
-    std::fs::write(src.join("m.c"), "int cuInit(unsigned); int main(void){return cuInit(0);}").unwrap();
+    std::fs::write(
+        src.join("m.c"),
+        "int cuInit(unsigned); int main(void){return cuInit(0);}",
+    )
+    .unwrap();
     let cuda = src.join("libcuda.so.1");
-    assert!(have("gcc", &["-shared", "-fPIC", "-o", cuda.to_str().unwrap(), "-Wl,-soname,libcuda.so.1", src.join("c.c").to_str().unwrap()]));
-    assert!(have("gcc", &["-o", d.join("app").to_str().unwrap(), src.join("m.c").to_str().unwrap(), cuda.to_str().unwrap()]));
+    assert!(have(
+        "gcc",
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            cuda.to_str().unwrap(),
+            "-Wl,-soname,libcuda.so.1",
+            src.join("c.c").to_str().unwrap()
+        ]
+    ));
+    assert!(have(
+        "gcc",
+        &[
+            "-o",
+            d.join("app").to_str().unwrap(),
+            src.join("m.c").to_str().unwrap(),
+            cuda.to_str().unwrap()
+        ]
+    ));
     let (out, code, _) = agree(&root, &["/opt/g"], &[]);
-    assert_eq!(code, 0, "libcuda.so.1 is a CUDA user: GPU mode is automatic:\n{out}");
-    assert!(out.contains("provided by the driver at run time: libcuda.so.1"), "{out}");
-    let o = run(Command::new(bin("ldcheck")).arg("--root").arg(&root).args(["--format", "json", "/opt/g"]));
-    assert!(stdout(&o).contains("\"runtime_provided\": [\n    {\n      \"soname\": \"libcuda.so.1\""), "{}", stdout(&o));
+    assert_eq!(
+        code, 0,
+        "libcuda.so.1 is a CUDA user: GPU mode is automatic:\n{out}"
+    );
+    assert!(
+        out.contains("provided by the driver at run time: libcuda.so.1"),
+        "{out}"
+    );
+    let o = run(Command::new(bin("ldcheck"))
+        .arg("--root")
+        .arg(&root)
+        .args(["--format", "json", "/opt/g"]));
+    assert!(
+        stdout(&o).contains("\"runtime_provided\": [\n    {\n      \"soname\": \"libcuda.so.1\""),
+        "{}",
+        stdout(&o)
+    );
     // --ignore works for anything.
-    let o = run(Command::new(bin("ldcheck")).arg("--root").arg(&root).args(["--ignore", "libcuda.so.1", "/opt/g"]));
+    let o = run(Command::new(bin("ldcheck")).arg("--root").arg(&root).args([
+        "--ignore",
+        "libcuda.so.1",
+        "/opt/g",
+    ]));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -496,7 +809,9 @@ fn usage_errors_exit_2() {
     assert!(stderr(&o).starts_with("ldcheck: "), "{}", stderr(&o));
     let o = run(Command::new(bin("ldcheck")).args(["--format", "xml", "/"]));
     assert_eq!(o.status.code(), Some(2));
-    let o = run(Command::new(bin("ldcheck")).env("LDCHECK_FORMAT", "yaml").arg("/bin/sh"));
+    let o = run(Command::new(bin("ldcheck"))
+        .env("LDCHECK_FORMAT", "yaml")
+        .arg("/bin/sh"));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("LDCHECK_FORMAT"), "{}", stderr(&o));
     let o = run(Command::new(bin("ldcheck")).arg("/nonexistent/ldcheck-path"));
@@ -506,7 +821,9 @@ fn usage_errors_exit_2() {
 #[test]
 fn host_binaries_resolve_and_static_files_are_fine() {
     // No root needed: the host's own /bin/sh resolves (the machine runs it).
-    let o = run(Command::new(bin("ldcheck")).env_remove("LD_LIBRARY_PATH").args(["--format", "json", "/bin/sh"]));
+    let o = run(Command::new(bin("ldcheck"))
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["--format", "json", "/bin/sh"]));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("\"files\": 1"), "{}", stdout(&o));
     // The static musl ldcheck binary itself: no interpreter, no DT_NEEDED.

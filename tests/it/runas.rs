@@ -47,6 +47,11 @@ fn chroot(test: &str) -> Option<TempDir> {
     for applet in ["grep", "stat", "cut", "head"] {
         let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
     }
+    // sh opens /dev/null for background jobs.
+    let null = root.join("dev/null");
+    let o = run(Command::new("mknod").arg(&null).args(["c", "1", "3"]));
+    assert!(o.status.success(), "mknod: {}", stderr(&o));
+    std::fs::set_permissions(&null, std::fs::Permissions::from_mode(0o666)).unwrap();
     Some(root)
 }
 
@@ -133,7 +138,8 @@ fn every_user_form_and_the_ids_read_back() {
         return;
     };
     // (spec, uid, gid, groups, HOME, USER)
-    let cases: &[(&str, u32, u32, &[u32], &str, &str)] = &[
+    type Case<'a> = (&'a str, u32, u32, &'a [u32], &'a str, &'a str);
+    let cases: &[Case] = &[
         ("app", 1000, 1000, &[29, 44, 1000], "/home/app", "app"),
         ("1000", 1000, 1000, &[29, 44, 1000], "/home/app", "app"),
         ("app:staff", 1000, 50, &[50], "/home/app", "app"),
@@ -269,12 +275,12 @@ fn other_filesystems_inside_path_are_left_alone_unless_asked() {
     touch(&root.join("data/before"));
     let show = "exec chroot \"$R\" /usr/local/bin/runas --chown /data $X app stat -c '%n %u' /data/m /data/m/f /data/before";
     let setup = "mount -t tmpfs none \"$R/data/m\" && touch \"$R/data/m/f\" && ";
-    let o = run(&mut ns(root.path(), &format!("{setup}{show}")).env("X", ""));
+    let o = run(ns(root.path(), &format!("{setup}{show}")).env("X", ""));
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(out.contains("/data/m 0\n/data/m/f 0\n/data/before 1000"), "{out}");
     assert!(stderr(&o).contains("1 on another filesystem"), "{}", stderr(&o));
-    let o = run(&mut ns(root.path(), &format!("{setup}{show}")).env("X", "--chown-cross-mounts"));
+    let o = run(ns(root.path(), &format!("{setup}{show}")).env("X", "--chown-cross-mounts"));
     assert!(
         stdout(&o).contains("/data/m 1000\n/data/m/f 1000"),
         "{} {}",
@@ -421,10 +427,11 @@ fn init_reaps_orphans() {
     let Some(root) = chroot("init_reaps") else {
         return;
     };
-    // The inner sh exits at once, orphaning its sleep; once that sleep
-    // exits, it is gone from /proc only if someone reaped it.
-    let script = "sh -c 'sleep 0.3 & echo $! > /tmp/orphan'; o=$(cat /tmp/orphan); \
-                  echo ppid=$(cut -d' ' -f4 /proc/$o/stat) me=$PPID; sleep 1.5; \
+    // The inner sh exits at once, orphaning its sleep, which is then killed:
+    // it leaves /proc only if someone reaps it (waiting up to 10 s).
+    let script = "sh -c 'sleep 60 & echo $! > /tmp/orphan'; o=$(cat /tmp/orphan); \
+                  echo ppid=$(cut -d' ' -f4 /proc/$o/stat) me=$PPID; kill $o; i=0; \
+                  while [ -e /proc/$o ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
                   if [ -e /proc/$o ]; then echo zombie=$(cut -d' ' -f3 /proc/$o/stat); else echo reaped; fi";
     let o = runas(root.path(), &["--init", "app", "sh", "-c", script]);
     let out = stdout(&o);
@@ -655,7 +662,7 @@ fn swapping_a_directory_for_a_symlink_during_the_walk_changes_nothing_outside() 
     }
 }
 
-/// A directory with many entries (200 000 by default; DOCKHAND_BIG=1000000
+/// A directory with many entries (100 000 by default; DOCKHAND_BIG=1000000
 /// for a million) is walked in full; memory stays small.
 #[test]
 fn a_huge_flat_directory() {
@@ -665,7 +672,7 @@ fn a_huge_flat_directory() {
     let n: usize = std::env::var("DOCKHAND_BIG")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+        .unwrap_or(100_000);
     let big = root.join("data/big");
     std::fs::create_dir(&big).unwrap();
     for i in 0..n {
@@ -676,4 +683,82 @@ fn a_huge_flat_directory() {
     assert_eq!(summary(&stderr(&o), "/data"), (n as u64 + 2, n as u64 + 2));
     let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
     assert_eq!(summary(&stderr(&o), "/data"), (n as u64 + 2, 0));
+}
+
+/// (session id, controlling tty) of the exec'd command, run under a pseudo
+/// terminal made by script(1).
+fn session_and_tty(root: &Path, flags: &str) -> (String, String, String) {
+    let line = format!(
+        "unshare --pid --fork --mount --mount-proc=\"$R/proc\" chroot \"$R\" /usr/local/bin/runas {flags} \
+         app cut -d' ' -f1,6,7 /proc/self/stat"
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .env("R", root)
+        .env("PATH", HOST_PATH);
+    let o = run(&mut c);
+    let out = stdout(&o);
+    let f: Vec<String> = out
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(f.len(), 3, "{out} {}", stderr(&o));
+    (f[0].clone(), f[1].clone(), f[2].clone())
+}
+
+#[test]
+fn setsid_detaches_from_the_terminal() {
+    let Some(root) = chroot("setsid") else {
+        return;
+    };
+    if !have("script", &["--version"]) {
+        skip("setsid", "needs script (util-linux)");
+        return;
+    }
+    // Without --setsid the command keeps the terminal.
+    let (_, _, tty) = session_and_tty(root.path(), "");
+    assert_ne!(tty, "0");
+    for flags in ["--setsid", "--setsid --init"] {
+        let (pid, sid, tty) = session_and_tty(root.path(), flags);
+        assert_eq!(tty, "0", "{flags}: no controlling terminal");
+        assert_eq!(pid, sid, "{flags}: leads its own session");
+    }
+}
+
+/// `docker stop`: TERM from outside the namespace reaches runas as PID 1 and
+/// is passed on.
+#[test]
+fn init_passes_on_term_from_outside_the_namespace() {
+    use std::io::{BufRead, BufReader};
+    let Some(root) = chroot("init_term_from_outside") else {
+        return;
+    };
+    let mut c = ns(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c \
+         'trap \"echo got-term; exit 9\" TERM; echo ready; sleep 30 & wait'",
+    );
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // unshare --fork's child is runas (chroot exec'd it).
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let runas_pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: kill has no memory preconditions; the pid is our grandchild.
+    assert_eq!(unsafe { libc::kill(runas_pid, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(rest.contains("got-term"), "{rest}");
+    assert_eq!(status.code(), Some(9));
 }

@@ -44,10 +44,40 @@ impl Source for [u8] {
     }
 }
 
-/// An open file read with `pread`.
+/// An open file read with `pread`; the first 16 KiB (headers, and for most
+/// libraries the dynamic strings and version sections) are read once.
 pub struct FileSource<'a> {
-    pub file: &'a std::fs::File,
-    pub size: u64,
+    file: &'a std::fs::File,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl<'a> FileSource<'a> {
+    pub fn new(file: &'a std::fs::File, size: u64) -> FileSource<'a> {
+        use std::os::unix::fs::FileExt;
+        let mut head = vec![0u8; size.min(16 << 10) as usize];
+        let n = file.read_at(&mut head, 0).unwrap_or(0);
+        head.truncate(n);
+        FileSource { file, size, head }
+    }
+
+    /// Give the head buffer back for the next file (saves an allocation per file).
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.head
+    }
+
+    /// Like `new`, reusing `buf` for the head.
+    pub fn with_buffer(file: &'a std::fs::File, size: u64, mut buf: Vec<u8>) -> FileSource<'a> {
+        use std::os::unix::fs::FileExt;
+        buf.resize(size.min(16 << 10) as usize, 0);
+        let n = file.read_at(&mut buf, 0).unwrap_or(0);
+        buf.truncate(n);
+        FileSource {
+            file,
+            size,
+            head: buf,
+        }
+    }
 }
 
 impl Source for FileSource<'_> {
@@ -56,8 +86,12 @@ impl Source for FileSource<'_> {
     }
     fn read(&self, off: u64, len: u64) -> Option<Cow<'_, [u8]>> {
         use std::os::unix::fs::FileExt;
-        if off.checked_add(len)? > self.size || len > (256 << 20) {
+        let end = off.checked_add(len)?;
+        if end > self.size || len > (256 << 20) {
             return None;
+        }
+        if end <= self.head.len() as u64 {
+            return Some(Cow::Borrowed(&self.head[off as usize..end as usize]));
         }
         let mut buf = vec![0u8; len as usize];
         self.file.read_exact_at(&mut buf, off).ok()?;
@@ -116,15 +150,27 @@ struct R {
 impl R {
     fn u16(&self, b: &[u8], o: usize) -> Option<u16> {
         let x: [u8; 2] = b.get(o..o + 2)?.try_into().ok()?;
-        Some(if self.be { u16::from_be_bytes(x) } else { u16::from_le_bytes(x) })
+        Some(if self.be {
+            u16::from_be_bytes(x)
+        } else {
+            u16::from_le_bytes(x)
+        })
     }
     fn u32(&self, b: &[u8], o: usize) -> Option<u32> {
         let x: [u8; 4] = b.get(o..o + 4)?.try_into().ok()?;
-        Some(if self.be { u32::from_be_bytes(x) } else { u32::from_le_bytes(x) })
+        Some(if self.be {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        })
     }
     fn u64(&self, b: &[u8], o: usize) -> Option<u64> {
         let x: [u8; 8] = b.get(o..o + 8)?.try_into().ok()?;
-        Some(if self.be { u64::from_be_bytes(x) } else { u64::from_le_bytes(x) })
+        Some(if self.be {
+            u64::from_be_bytes(x)
+        } else {
+            u64::from_le_bytes(x)
+        })
     }
     /// A word: 8 bytes in ELF64, 4 in ELF32.
     fn word(&self, b: &[u8], o: usize) -> Option<u64> {
@@ -157,7 +203,7 @@ fn vaddr_to_off(loads: &[Load], va: u64) -> Option<u64> {
     loads
         .iter()
         .find(|l| va >= l.vaddr && va - l.vaddr < l.filesz)
-        .map(|l| l.off + (va - l.vaddr))
+        .and_then(|l| l.off.checked_add(va - l.vaddr))
 }
 
 /// Parse from any source; `symbols` also reads the dynamic symbol table.
@@ -239,18 +285,25 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
             1 => loads.push(Load { vaddr, off, filesz }),
             2 => dyn_seg = Some((off, filesz)),
             3 => {
-                let b = src.read(off, filesz.min(4096)).ok_or("PT_INTERP beyond the end of the file")?;
+                let b = src
+                    .read(off, filesz.min(4096))
+                    .ok_or("PT_INTERP beyond the end of the file")?;
                 let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
                 elf.interp = Some(String::from_utf8_lossy(&b[..end]).into_owned());
             }
             _ => {}
         }
     }
-    let Some((doff, dsz)) = dyn_seg else { return Ok(elf) };
+    let Some((doff, dsz)) = dyn_seg else {
+        return Ok(elf);
+    };
     elf.dynamic = true;
-    let dynb = src.read(doff, dsz.min(MAX_DYN)).ok_or("dynamic section beyond the end of the file")?;
+    let dynb = src
+        .read(doff, dsz.min(MAX_DYN))
+        .ok_or("dynamic section beyond the end of the file")?;
     let dent = if c64 { 16 } else { 8 };
-    let (mut strtab, mut strsz, mut symtab, mut versym, mut hash, mut gnu_hash) = (None, None, None, None, None, None);
+    let (mut strtab, mut strsz, mut symtab, mut versym, mut hash, mut gnu_hash) =
+        (None, None, None, None, None, None);
     let (mut verneed, mut verneednum, mut verdef, mut verdefnum) = (None, 0u64, None, 0u64);
     let (mut needed, mut soname, mut rpath, mut runpath) = (Vec::new(), None, None, None);
     for i in 0..dynb.len() / dent {
@@ -278,72 +331,162 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
         }
     }
     let (Some(strtab), Some(strsz)) = (strtab, strsz) else {
-        return if needed.is_empty() { Ok(elf) } else { Err("DT_NEEDED without a string table".into()) };
+        return if needed.is_empty() {
+            Ok(elf)
+        } else {
+            Err("DT_NEEDED without a string table".into())
+        };
     };
     let stroff = vaddr_to_off(&loads, strtab).ok_or("string table outside the loaded segments")?;
-    let strs = src.read(stroff, strsz.min(MAX_STRTAB)).ok_or("string table beyond the end of the file")?;
-    let s = |v: u64| cstr(&strs, v).ok_or_else(|| "bad string table offset".to_string());
+    let strsz = strsz.min(MAX_STRTAB).min(src.size().saturating_sub(stroff));
+    // The whole table only when symbols need it; else each string with a small read.
+    let whole = if symbols {
+        Some(
+            src.read(stroff, strsz)
+                .ok_or("string table beyond the end of the file")?,
+        )
+    } else {
+        None
+    };
+    // Otherwise strings come from 4 KiB chunks read on demand and kept (the
+    // needed names and version names cluster in a few of them).
+    let chunks: std::cell::RefCell<Vec<(u64, Vec<u8>)>> = std::cell::RefCell::new(Vec::new());
+    let s = |v: u64| -> Result<String, String> {
+        let bad = || "bad string table offset".to_string();
+        if let Some(w) = &whole {
+            return cstr(w, v).ok_or_else(bad);
+        }
+        if v >= strsz {
+            return Err(bad());
+        }
+        let mut bytes = Vec::new();
+        let mut at = v;
+        // A string may span chunks; names longer than 8 KiB are refused.
+        while bytes.len() < 8192 {
+            let start = at & !4095;
+            if !chunks.borrow().iter().any(|(s, _)| *s == start) {
+                let len = strsz.checked_sub(start).ok_or_else(bad)?.min(4096);
+                let c = src.read(stroff + start, len).ok_or_else(bad)?.into_owned();
+                let mut cs = chunks.borrow_mut();
+                if cs.len() >= 64 {
+                    cs.remove(0);
+                }
+                cs.push((start, c));
+            }
+            let cs = chunks.borrow();
+            let c = &cs.iter().find(|(s, _)| *s == start).ok_or_else(bad)?.1;
+            let piece = c.get((at - start) as usize..).ok_or_else(bad)?;
+            if let Some(end) = piece.iter().position(|&b| b == 0) {
+                bytes.extend_from_slice(&piece[..end]);
+                return Ok(String::from_utf8_lossy(&bytes).into_owned());
+            }
+            if piece.is_empty() {
+                return Err(bad());
+            }
+            bytes.extend_from_slice(piece);
+            at = start + c.len() as u64;
+        }
+        Err(bad())
+    };
     elf.needed = needed.into_iter().map(s).collect::<Result<_, _>>()?;
     elf.soname = soname.map(s).transpose()?;
     elf.runpath = runpath.map(s).transpose()?;
     // The loader ignores DT_RPATH when DT_RUNPATH is present.
-    elf.rpath = if elf.runpath.is_some() { None } else { rpath.map(s).transpose()? };
+    elf.rpath = if elf.runpath.is_some() {
+        None
+    } else {
+        rpath.map(s).transpose()?
+    };
 
     // (index -> name) of versions, for symbols: verneed's vna_other, verdef's vd_ndx.
     let mut vernames: Vec<(u16, String)> = Vec::new();
+    // Version sections are small: read an 8 KiB window, and more only if that was not enough.
+    let windowed = |va: u64, what: &str, parse: &mut dyn FnMut(&[u8]) -> Result<(), String>| {
+        let off = vaddr_to_off(&loads, va).ok_or_else(|| format!("{what} outside the loaded segments"))?;
+        let left = src.size().saturating_sub(off);
+        let mut res = Err(format!("bad {what}"));
+        for want in [8 << 10, MAX_VER] {
+            let b = src
+                .read(off, left.min(want))
+                .ok_or_else(|| format!("bad {what}"))?;
+            res = parse(&b);
+            if res.is_ok() || left <= want {
+                break;
+            }
+        }
+        res
+    };
     if let Some(va) = verneed {
-        let off = vaddr_to_off(&loads, va).ok_or("DT_VERNEED outside the loaded segments")?;
-        let b = src.read(off, (src.size() - off.min(src.size())).min(MAX_VER)).ok_or("bad DT_VERNEED")?;
-        let mut at = 0usize;
-        for _ in 0..verneednum.min(MAX_ENTRIES as u64) {
-            let cnt = r.u16(&b, at + 2).ok_or("bad verneed entry")?;
-            let file = s(u64::from(r.u32(&b, at + 4).ok_or("bad verneed entry")?))?;
-            let mut aux = at.checked_add(r.u32(&b, at + 8).ok_or("bad verneed entry")? as usize);
-            let mut vn = Verneed { file, versions: Vec::new() };
-            for _ in 0..cnt {
-                let a = aux.ok_or("bad vernaux entry")?;
-                let flags = r.u16(&b, a + 4).ok_or("bad vernaux entry")?;
-                let other = r.u16(&b, a + 6).ok_or("bad vernaux entry")?;
-                let name = s(u64::from(r.u32(&b, a + 8).ok_or("bad vernaux entry")?))?;
-                vernames.push((other & 0x7fff, name.clone()));
-                vn.versions.push((name, flags & VER_FLG_WEAK != 0));
-                let next = r.u32(&b, a + 12).ok_or("bad vernaux entry")?;
+        let mut parse = |b: &[u8]| -> Result<(), String> {
+            let (mut list, mut names) = (Vec::new(), Vec::new());
+            let mut at = 0usize;
+            for _ in 0..verneednum.min(MAX_ENTRIES as u64) {
+                let cnt = r.u16(b, at + 2).ok_or("bad verneed entry")?;
+                let file = s(u64::from(r.u32(b, at + 4).ok_or("bad verneed entry")?))?;
+                let mut aux = at.checked_add(r.u32(b, at + 8).ok_or("bad verneed entry")? as usize);
+                let mut vn = Verneed {
+                    file,
+                    versions: Vec::new(),
+                };
+                for _ in 0..cnt {
+                    let a = aux.ok_or("bad vernaux entry")?;
+                    let flags = r.u16(b, a + 4).ok_or("bad vernaux entry")?;
+                    let other = r.u16(b, a + 6).ok_or("bad vernaux entry")?;
+                    let name = s(u64::from(r.u32(b, a + 8).ok_or("bad vernaux entry")?))?;
+                    names.push((other & 0x7fff, name.clone()));
+                    vn.versions.push((name, flags & VER_FLG_WEAK != 0));
+                    let next = r.u32(b, a + 12).ok_or("bad vernaux entry")?;
+                    if next == 0 {
+                        break;
+                    }
+                    aux = a.checked_add(next as usize);
+                }
+                list.push(vn);
+                let next = r.u32(b, at + 12).ok_or("bad verneed entry")?;
                 if next == 0 {
                     break;
                 }
-                aux = a.checked_add(next as usize);
+                at = at.checked_add(next as usize).ok_or("bad verneed entry")?;
             }
-            elf.verneed.push(vn);
-            let next = r.u32(&b, at + 12).ok_or("bad verneed entry")?;
-            if next == 0 {
-                break;
-            }
-            at = at.checked_add(next as usize).ok_or("bad verneed entry")?;
-        }
+            elf.verneed = list;
+            vernames.extend(names);
+            Ok(())
+        };
+        windowed(va, "DT_VERNEED", &mut parse)?;
     }
     if let Some(va) = verdef {
-        let off = vaddr_to_off(&loads, va).ok_or("DT_VERDEF outside the loaded segments")?;
-        let b = src.read(off, (src.size() - off.min(src.size())).min(MAX_VER)).ok_or("bad DT_VERDEF")?;
-        let mut at = 0usize;
-        for _ in 0..verdefnum.min(MAX_ENTRIES as u64) {
-            let ndx = r.u16(&b, at + 4).ok_or("bad verdef entry")?;
-            let aux = at.checked_add(r.u32(&b, at + 12).ok_or("bad verdef entry")? as usize);
-            let name = s(u64::from(r.u32(&b, aux.ok_or("bad verdef")?).ok_or("bad verdaux entry")?))?;
-            vernames.push((ndx & 0x7fff, name.clone()));
-            elf.verdef.push(name);
-            let next = r.u32(&b, at + 16).ok_or("bad verdef entry")?;
-            if next == 0 {
-                break;
+        let mut parse = |b: &[u8]| -> Result<(), String> {
+            let (mut list, mut names) = (Vec::new(), Vec::new());
+            let mut at = 0usize;
+            for _ in 0..verdefnum.min(MAX_ENTRIES as u64) {
+                let ndx = r.u16(b, at + 4).ok_or("bad verdef entry")?;
+                let aux = at.checked_add(r.u32(b, at + 12).ok_or("bad verdef entry")? as usize);
+                let name = s(u64::from(
+                    r.u32(b, aux.ok_or("bad verdef")?).ok_or("bad verdaux entry")?,
+                ))?;
+                names.push((ndx & 0x7fff, name.clone()));
+                list.push(name);
+                let next = r.u32(b, at + 16).ok_or("bad verdef entry")?;
+                if next == 0 {
+                    break;
+                }
+                at = at.checked_add(next as usize).ok_or("bad verdef entry")?;
             }
-            at = at.checked_add(next as usize).ok_or("bad verdef entry")?;
-        }
+            elf.verdef = list;
+            vernames.extend(names);
+            Ok(())
+        };
+        windowed(va, "DT_VERDEF", &mut parse)?;
     }
     if symbols {
         if let Some(symva) = symtab {
             let count = symbol_count(src, &r, &loads, hash, gnu_hash, (shoff, shentsize, shnum))
                 .unwrap_or(0)
                 .min(MAX_SYMS);
-            elf.symbols = Some(read_symbols(src, &r, &loads, symva, versym, count, &strs, &vernames)?);
+            let strs = whole.as_deref().unwrap_or(&[]);
+            elf.symbols = Some(read_symbols(
+                src, &r, &loads, symva, versym, count, strs, &vernames,
+            )?);
         }
     }
     Ok(elf)
@@ -383,22 +526,26 @@ fn symbol_count<S: Source + ?Sized>(
     }
     let off = vaddr_to_off(loads, gnu_hash?)?;
     let hd = src.read(off, 16)?;
-    let (nbuckets, symoffset, bloom) = (r.u32(&hd, 0)? as u64, r.u32(&hd, 4)? as u64, r.u32(&hd, 8)? as u64);
+    let (nbuckets, symoffset, bloom) = (
+        r.u32(&hd, 0)? as u64,
+        r.u32(&hd, 4)? as u64,
+        r.u32(&hd, 8)? as u64,
+    );
     let word = if r.c64 { 8 } else { 4 };
-    let boff = off + 16 + bloom.checked_mul(word)?;
+    let boff = off.checked_add(16)?.checked_add(bloom.checked_mul(word)?)?;
     let buckets = src.read(boff, nbuckets.checked_mul(4)?)?;
-    let max = (0..nbuckets as usize).filter_map(|i| r.u32(&buckets, i * 4)).max()? as u64;
+    let max = (0..nbuckets as usize)
+        .filter_map(|i| r.u32(&buckets, i * 4))
+        .max()? as u64;
     if max < symoffset {
         return Some(symoffset);
     }
-    let chains = boff + nbuckets * 4;
-    let mut i = max;
-    for _ in 0..MAX_SYMS {
-        let b = src.read(chains + (i - symoffset) * 4, 4)?;
+    let chains = boff.checked_add(nbuckets * 4)?;
+    for i in max..max.saturating_add(MAX_SYMS) {
+        let b = src.read(chains.checked_add((i - symoffset).checked_mul(4)?)?, 4)?;
         if r.u32(&b, 0)? & 1 == 1 {
             return Some(i + 1);
         }
-        i += 1;
     }
     None
 }
@@ -417,7 +564,9 @@ fn read_symbols<S: Source + ?Sized>(
     let ent = if r.c64 { 24 } else { 16 };
     let off = vaddr_to_off(loads, symva).ok_or("DT_SYMTAB outside the loaded segments")?;
     let count = count.min(src.size().saturating_sub(off) / ent);
-    let b = src.read(off, count * ent).ok_or("symbol table beyond the end of the file")?;
+    let b = src
+        .read(off, count * ent)
+        .ok_or("symbol table beyond the end of the file")?;
     let vs = versym
         .and_then(|va| vaddr_to_off(loads, va))
         .and_then(|o| src.read(o, count * 2));
@@ -435,11 +584,17 @@ fn read_symbols<S: Source + ?Sized>(
         if name == 0 || bind == 0 || typ == 3 || typ == 4 {
             continue;
         }
-        let idx = vs.as_ref().and_then(|v| r.u16(v, i * 2)).map(|x| x & 0x7fff).unwrap_or(1);
+        let idx = vs
+            .as_ref()
+            .and_then(|v| r.u16(v, i * 2))
+            .map(|x| x & 0x7fff)
+            .unwrap_or(1);
         let ver = (idx > 1)
             .then(|| vernames.iter().find(|(n, _)| *n == idx).map(|(_, s)| s.clone()))
             .flatten();
-        let Some(n) = cstr(strs, u64::from(name)) else { continue };
+        let Some(n) = cstr(strs, u64::from(name)) else {
+            continue;
+        };
         if shndx == 0 {
             if bind != 2 {
                 out.undefined.push((n, ver));
@@ -483,22 +638,35 @@ mod tests {
             d[i] = (x >> 3) as u8;
             let _ = parse(&d);
         }
+        // Mutations anywhere in a small real library, symbols included.
+        if let Ok(lib) = std::fs::read("/lib/x86_64-linux-gnu/libdl.so.2") {
+            let mut d = lib.clone();
+            for _ in 0..3000 {
+                x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                let i = (x as usize >> 4) % d.len();
+                d[i] = (x >> 7) as u8;
+                if x % 7 == 0 {
+                    d.copy_from_slice(&lib);
+                }
+                let _ = parse_from(&d[..], true);
+            }
+        }
         assert!(parse(b"\x7fELF").is_err());
         assert!(parse(b"nope").is_err());
     }
 
     #[test]
     fn system_libc_versions() {
-        for p in ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6"] {
+        for p in [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/aarch64-linux-gnu/libc.so.6",
+        ] {
             let Ok(d) = std::fs::read(p) else { continue };
             let e = parse(&d).unwrap();
             assert_eq!(e.soname.as_deref(), Some("libc.so.6"));
             assert!(e.verdef.iter().any(|v| v == "GLIBC_2.2.5" || v == "GLIBC_2.17"));
             let f = std::fs::File::open(p).unwrap();
-            let s = FileSource {
-                file: &f,
-                size: d.len() as u64,
-            };
+            let s = FileSource::new(&f, d.len() as u64);
             let e2 = parse_from(&s, true).unwrap();
             let syms = e2.symbols.unwrap();
             assert!(syms.defined.iter().any(|(n, v)| n == "printf" && v.is_some()));

@@ -136,11 +136,15 @@ pub fn check_driver(cuda: &str, driver: &str) -> DriverCheck {
 /// ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug ...")
 /// or /sys/module/nvidia/version ("535.104.05").
 pub fn parse_driver_version(text: &str) -> Option<String> {
-    let line = text.lines().find(|l| l.contains("NVRM version") || !l.trim().is_empty())?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("NVRM version") || !l.trim().is_empty())?;
     let rest = line.split("Kernel Module").nth(1).unwrap_or(line);
     rest.split_whitespace()
         .find(|w| {
-            w.split('.').count() >= 2 && w.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            w.split('.').count() >= 2
+                && w.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
         .map(str::to_string)
 }
@@ -180,7 +184,11 @@ pub struct Host {
 pub fn host() -> Host {
     let driver = ["/proc/driver/nvidia/version", "/sys/module/nvidia/version"]
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok().and_then(|t| parse_driver_version(&t)));
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| parse_driver_version(&t))
+        });
     let mut devices: Vec<String> = std::fs::read_dir("/dev")
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -216,10 +224,16 @@ mod tests {
         assert_eq!(c.needs.as_deref(), Some("550.54.14"));
         assert_eq!(check_driver("12.0", "525.60.12").verdict, "too-old");
         assert_eq!(check_driver("12.1", "470.82.01").verdict, "too-old");
-        assert_eq!(check_driver("11.8", "450.80.02").verdict, "minor-version-compatibility");
+        assert_eq!(
+            check_driver("11.8", "450.80.02").verdict,
+            "minor-version-compatibility"
+        );
         assert_eq!(check_driver("11.8", "450.36.06").verdict, "too-old");
         assert_eq!(check_driver("12.9", "575.51.03").verdict, "ok");
-        assert_eq!(check_driver("12.7", "560.28.03").verdict, "minor-version-compatibility");
+        assert_eq!(
+            check_driver("12.7", "560.28.03").verdict,
+            "minor-version-compatibility"
+        );
         assert_eq!(check_driver("14.0", "999.1").verdict, "unknown");
         // Numeric, not lexical: 535.104 > 535.54.
         assert!(vkey("535.104.05") > vkey("535.54.03"));
@@ -227,7 +241,8 @@ mod tests {
 
     #[test]
     fn driver_version_text() {
-        let proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n\
+        let proc =
+            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n\
                     GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n";
         assert_eq!(parse_driver_version(proc).as_deref(), Some("535.104.05"));
         let open = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.14  Release Build\n";
@@ -239,7 +254,10 @@ mod tests {
     #[test]
     fn cuda_versions_from_names() {
         assert_eq!(cuda_version_from_name("libcudart.so.12").as_deref(), Some("12"));
-        assert_eq!(cuda_version_from_name("libcudart.so.11.8.89").as_deref(), Some("11.8.89"));
+        assert_eq!(
+            cuda_version_from_name("libcudart.so.11.8.89").as_deref(),
+            Some("11.8.89")
+        );
         assert_eq!(
             cuda_version_from_name("nvidia_cuda_runtime_cu12-12.9.79.dist-info").as_deref(),
             Some("12.9.79")

@@ -20,23 +20,38 @@ pub fn codenames() -> impl Iterator<Item = &'static str> {
 
 fn lookup(table: &str, soname: &str) -> Option<String> {
     let mut prev = String::new();
-    let mut pkg = "";
+    let mut pkg = String::new();
     for line in table.lines() {
         let (name, p) = line.split_once('\t')?;
         let n = name.as_bytes().first()?.wrapping_sub(b'0') as usize;
-        if n > prev.len() || !name.is_char_boundary(1) {
+        if n > prev.len() || !name.is_char_boundary(1) || !prev.is_char_boundary(n) {
             return None;
         }
         prev.truncate(n);
         prev.push_str(&name[1..]);
-        if !p.is_empty() {
-            pkg = p;
+        match p {
+            "" => {}
+            "=" => pkg = policy_name(&prev).unwrap_or_default(),
+            _ => pkg = p.to_string(),
         }
         if prev == soname {
-            return Some(pkg.to_string());
+            return Some(pkg);
         }
     }
     None
+}
+
+/// The package name Debian's library policy gives a soname: libfoo.so.1 ->
+/// libfoo1, libfoo2.so.1 -> libfoo2-1, lower case (the table's "=").
+fn policy_name(soname: &str) -> Option<String> {
+    let i = soname.find(".so.")?;
+    let (base, ver) = (soname[..i].to_ascii_lowercase(), &soname[i + 4..]);
+    let sep = if base.ends_with(|c: char| c.is_ascii_digit()) {
+        "-"
+    } else {
+        ""
+    };
+    Some(format!("{base}{sep}{ver}"))
 }
 
 /// A better fix than installing packages, for what a file path tells.
@@ -69,19 +84,67 @@ pub fn hints_for(soname: &str, needed_by: &[String], all_missing: &[&str]) -> Ve
 /// Libraries loaded with dlopen: (file name prefix that reveals the user,
 /// soname it loads, who provides it).
 pub const DLOPEN: &[(&str, &str, &str)] = &[
-    ("libcudart.so", "libcuda.so.1", "the NVIDIA driver (injected at run time by the container toolkit)"),
-    ("libtorch_cuda.so", "libcuda.so.1", "the NVIDIA driver (injected at run time by the container toolkit)"),
-    ("libnvrtc.so", "libcuda.so.1", "the NVIDIA driver (injected at run time by the container toolkit)"),
-    ("libtorch_cuda.so", "libnvrtc.so.12", "the nvidia-cuda-nvrtc-cu12 wheel or the CUDA image"),
-    ("libtorchaudio", "libsox.so", "Debian package libsox-dev (torchaudio's sox backend)"),
-    ("libtorchaudio", "libavutil.so.57", "Debian package libavutil57 (torchaudio's ffmpeg backend)"),
-    ("libonnxruntime_providers_cuda.so", "libcudnn.so.9", "the nvidia-cudnn-cu12 wheel or a cudnn image"),
-    ("libonnxruntime_providers_cuda.so", "libcublasLt.so.12", "the nvidia-cublas-cu12 wheel or the CUDA image"),
-    ("sounddevice.py", "libportaudio.so.2", "Debian package libportaudio2"),
+    (
+        "libcudart.so",
+        "libcuda.so.1",
+        "the NVIDIA driver (injected at run time by the container toolkit)",
+    ),
+    (
+        "libtorch_cuda.so",
+        "libcuda.so.1",
+        "the NVIDIA driver (injected at run time by the container toolkit)",
+    ),
+    (
+        "libnvrtc.so",
+        "libcuda.so.1",
+        "the NVIDIA driver (injected at run time by the container toolkit)",
+    ),
+    (
+        "libtorch_cuda.so",
+        "libnvrtc.so.12",
+        "the nvidia-cuda-nvrtc-cu12 wheel or the CUDA image",
+    ),
+    (
+        "libtorchaudio",
+        "libsox.so",
+        "Debian package libsox-dev (torchaudio's sox backend)",
+    ),
+    (
+        "libtorchaudio",
+        "libavutil.so.57",
+        "Debian package libavutil57 (torchaudio's ffmpeg backend)",
+    ),
+    (
+        "libonnxruntime_providers_cuda.so",
+        "libcudnn.so.9",
+        "the nvidia-cudnn-cu12 wheel or a cudnn image",
+    ),
+    (
+        "libonnxruntime_providers_cuda.so",
+        "libcublasLt.so.12",
+        "the nvidia-cublas-cu12 wheel or the CUDA image",
+    ),
+    (
+        "sounddevice.py",
+        "libportaudio.so.2",
+        "Debian package libportaudio2",
+    ),
     ("soundfile.py", "libsndfile.so.1", "Debian package libsndfile1"),
-    ("pynvml.py", "libnvidia-ml.so.1", "the NVIDIA driver (injected at run time by the container toolkit)"),
-    ("libGL.so.1", "libGLX_mesa.so.0", "Debian package libglx-mesa0 (or libGLX_nvidia.so.0 from the driver)"),
-    ("libEGL.so.1", "libEGL_mesa.so.0", "Debian package libegl-mesa0 (or libEGL_nvidia.so.0 from the driver)"),
+    (
+        "pynvml.py",
+        "libnvidia-ml.so.1",
+        "the NVIDIA driver (injected at run time by the container toolkit)",
+    ),
+    (
+        "libGL.so.1",
+        "libGLX_mesa.so.0",
+        "Debian package libglx-mesa0 (or libGLX_nvidia.so.0 from the driver)",
+    ),
+    (
+        "libEGL.so.1",
+        "libEGL_mesa.so.0",
+        "Debian package libegl-mesa0 (or libEGL_nvidia.so.0 from the driver)",
+    ),
 ];
 
 #[cfg(test)]
@@ -97,6 +160,10 @@ mod tests {
         assert_eq!(lookup(t, "libpthread.so.0").as_deref(), Some("libc6"));
         assert_eq!(lookup(t, "libnope.so.1"), None);
         assert_eq!(lookup("9x\tp\n", "x"), None);
+        let t = "0libacl.so.1\t=\n3X11.so.6\t=\n3zz.so.1\t\n";
+        assert_eq!(lookup(t, "libacl.so.1").as_deref(), Some("libacl1"));
+        assert_eq!(lookup(t, "libX11.so.6").as_deref(), Some("libx11-6"));
+        assert_eq!(lookup(t, "libzz.so.1").as_deref(), Some("libx11-6"));
     }
 
     #[test]

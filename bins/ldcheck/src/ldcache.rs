@@ -87,10 +87,22 @@ fn parse_new(d: &[u8]) -> Result<Cache, String> {
         _ => cfg!(target_endian = "big"),
     };
     let u32at = |o: usize| -> Option<u32> {
-        rd::<4>(d, o).map(|b| if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+        rd::<4>(d, o).map(|b| {
+            if be {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        })
     };
     let u64at = |o: usize| -> Option<u64> {
-        rd::<8>(d, o).map(|b| if be { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+        rd::<8>(d, o).map(|b| {
+            if be {
+                u64::from_be_bytes(b)
+            } else {
+                u64::from_le_bytes(b)
+            }
+        })
     };
     let n = u32at(20).ok_or("truncated ld.so.cache")?;
     if n > MAX_ENTRIES || 48 + n as usize * 24 > d.len() {
@@ -113,7 +125,7 @@ fn parse_new(d: &[u8]) -> Result<Cache, String> {
         }
     }
     let ext = u32at(32).unwrap_or(0) as usize;
-    if ext != 0 && ext % 4 == 0 && u32at(ext) == Some(EXT_MAGIC) {
+    if ext != 0 && ext & 3 == 0 && u32at(ext) == Some(EXT_MAGIC) {
         let count = u32at(ext + 4).unwrap_or(0).min(64) as usize;
         for s in 0..count {
             let so = ext + 8 + s * 16;
@@ -121,7 +133,7 @@ fn parse_new(d: &[u8]) -> Result<Cache, String> {
                 break;
             };
             // Tag 1: glibc-hwcaps, an array of string offsets.
-            if tag == 1 && off % 4 == 0 {
+            if tag == 1 && off & 3 == 0 {
                 for j in 0..(size as usize / 4).min(4096) {
                     match u32at(off as usize + j * 4).and_then(|so| cstr(d, so as usize)) {
                         Some(s) => c.hwcaps.push(s),
@@ -152,8 +164,10 @@ impl Cache {
             match e.hwcaps_index() {
                 Some(i) => {
                     let Some(sub) = self.hwcaps.get(i) else { continue };
-                    let Some(prio) = supported.iter().position(|s| s == sub) else { continue };
-                    if best.map_or(true, |(_, p)| prio < p) {
+                    let Some(prio) = supported.iter().position(|s| s == sub) else {
+                        continue;
+                    };
+                    if !matches!(best, Some((_, p)) if prio >= p) {
                         best = Some((&e.value, prio));
                     }
                 }
@@ -227,8 +241,18 @@ pub(crate) mod tests {
     fn hwcaps_entries_win_by_priority() {
         let d = build(
             &[
-                (FLAGS_X86_64, "libz.so.1", "/l/glibc-hwcaps/x86-64-v2/libz.so.1", Some(1)),
-                (FLAGS_X86_64, "libz.so.1", "/l/glibc-hwcaps/x86-64-v3/libz.so.1", Some(0)),
+                (
+                    FLAGS_X86_64,
+                    "libz.so.1",
+                    "/l/glibc-hwcaps/x86-64-v2/libz.so.1",
+                    Some(1),
+                ),
+                (
+                    FLAGS_X86_64,
+                    "libz.so.1",
+                    "/l/glibc-hwcaps/x86-64-v3/libz.so.1",
+                    Some(0),
+                ),
                 (FLAGS_X86_64, "libz.so.1", "/l/libz.so.1", None),
                 (FLAGS_AARCH64, "liba.so.1", "/a/liba.so.1", None),
             ],
@@ -237,7 +261,10 @@ pub(crate) mod tests {
         let c = parse(&d).unwrap();
         assert_eq!(c.hwcaps, ["x86-64-v3", "x86-64-v2"]);
         let v = |sup: &[&str]| c.lookup("libz.so.1", FLAGS_X86_64, sup).map(str::to_string);
-        assert_eq!(v(&["x86-64-v3", "x86-64-v2"]).unwrap(), "/l/glibc-hwcaps/x86-64-v3/libz.so.1");
+        assert_eq!(
+            v(&["x86-64-v3", "x86-64-v2"]).unwrap(),
+            "/l/glibc-hwcaps/x86-64-v3/libz.so.1"
+        );
         assert_eq!(v(&["x86-64-v2"]).unwrap(), "/l/glibc-hwcaps/x86-64-v2/libz.so.1");
         assert_eq!(v(&[]).unwrap(), "/l/libz.so.1");
         assert_eq!(c.lookup("liba.so.1", FLAGS_X86_64, &[]), None);

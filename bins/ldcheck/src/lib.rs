@@ -29,7 +29,10 @@ const TOOL: &str = "ldcheck";
 #[argh(
     note = "Nothing is executed. Judged are the entry points: files no other file found names in DT_NEEDED.",
     error_code(0, "everything resolves"),
-    error_code(1, "a library is missing, a version or symbol is not found, or the driver is too old"),
+    error_code(
+        1,
+        "a library is missing, a version or symbol is not found, or the driver is too old"
+    ),
     error_code(2, "bad usage")
 )]
 struct Args {
@@ -98,7 +101,10 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
     }
     let root_dir = PathBuf::from(a.root.as_deref().unwrap_or("/"));
     if !root_dir.is_dir() {
-        return Err(Error::usage(format!("--root {}: not a directory", root_dir.display())));
+        return Err(Error::usage(format!(
+            "--root {}: not a directory",
+            root_dir.display()
+        )));
     }
     let library_path = match a.library_path {
         Some(p) => Some(p),
@@ -133,7 +139,10 @@ pub struct Options {
 
 /// How many threads read files and judge entry points.
 fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 4)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4)
 }
 
 /// Run `f` over `items` on a few threads, keeping the order.
@@ -153,7 +162,9 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
                 })
             })
             .collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        hs.into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
@@ -176,7 +187,8 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
     let ctx = Ctx::new(&root, opts.library_path.clone(), opts.symbols);
 
     // Read every file in parallel; keep the ELF ones.
-    let parsed: Vec<Option<Result<Obj, String>>> = par_map(&walk.files, |p| read_if_elf(&root, p, opts.symbols));
+    let parsed: Vec<Option<Result<Obj, String>>> =
+        par_map(&walk.files, |p| read_if_elf(&root, p, opts.symbols));
     let mut objs: Vec<(String, Arc<Obj>)> = Vec::new();
     let mut unreadable = Vec::new();
     for (p, r) in walk.files.iter().zip(parsed) {
@@ -209,7 +221,10 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         let base = p.rsplit('/').next().unwrap_or(p);
         let named = needed.contains(base)
             || o.elf.soname.as_deref().is_some_and(|s| needed.contains(s))
-            || walk.aliases.get(p).is_some_and(|a| a.iter().any(|n| needed.contains(n.as_str())));
+            || walk
+                .aliases
+                .get(p)
+                .is_some_and(|a| a.iter().any(|n| needed.contains(n.as_str())));
         if o.elf.interp.is_some() || !named || opts.each_file {
             entries.push((p.clone(), o.clone()));
         }
@@ -218,7 +233,9 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
     let loaded: Vec<Loaded> = par_map(&entries, |(p, o)| ctx.load(p, o.clone()));
 
     let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
-        || objs.iter().any(|(_, o)| o.elf.needed.iter().any(|n| gpu::driver_provided(n)));
+        || objs
+            .iter()
+            .any(|(_, o)| o.elf.needed.iter().any(|n| gpu::driver_provided(n)));
     let codename = opts.codename.clone().or_else(|| codename(&root));
     Ok(report::build(report::Input {
         opts,
@@ -244,8 +261,7 @@ fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Obj, String
         return None;
     }
     let m = f.metadata().ok()?;
-    let src = elf::FileSource { file: &f, size: m.len() };
-    Some(elf::parse_from(&src, symbols).map(|e| Obj {
+    Some(resolve::parse_file(&f, m.len(), symbols).map(|e| Obj {
         canon: p.to_string(),
         id: (m.dev(), m.ino()),
         elf: e,

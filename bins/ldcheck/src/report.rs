@@ -191,7 +191,11 @@ pub fn build(inp: Input<'_>) -> Report {
         let tree = tree
             .into_iter()
             .map(|(from, i)| {
-                let parent = if from == 0 { usize::MAX } else { pos.get(&l.nodes[from].name).copied().unwrap_or(usize::MAX) };
+                let parent = if from == 0 {
+                    usize::MAX
+                } else {
+                    pos.get(&l.nodes[from].name).copied().unwrap_or(usize::MAX)
+                };
                 (parent, i)
             })
             .collect();
@@ -222,7 +226,10 @@ pub fn build(inp: Input<'_>) -> Report {
         } else {
             out_missing.push(Missing {
                 package: codename.as_deref().and_then(|c| hints::package(c, so)),
-                hints: hints::hints_for(so, &by, &all).into_iter().map(str::to_string).collect(),
+                hints: hints::hints_for(so, &by, &all)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
                 soname: so.clone(),
                 needed_by: by,
                 tried: tried.clone(),
@@ -233,7 +240,9 @@ pub fn build(inp: Input<'_>) -> Report {
     // dlopen notes, for libraries the tree's files are known to load.
     let mut notes = Vec::new();
     for (trigger, so, provider) in hints::DLOPEN {
-        let Some(user) = inp.walk.names.iter().find(|n| n.starts_with(trigger)) else { continue };
+        let Some(user) = inp.walk.names.iter().find(|n| n.starts_with(trigger)) else {
+            continue;
+        };
         if notes.iter().any(|n: &Note| n.soname == *so) {
             continue;
         }
@@ -260,7 +269,12 @@ pub fn build(inp: Input<'_>) -> Report {
         for n in inp.walk.names.iter().chain(&inp.walk.dist_info) {
             versions.extend(gpu::cuda_version_from_name(n));
         }
-        let wheels: Vec<String> = inp.walk.dist_info.iter().filter_map(|d| gpu::nvidia_wheel(d)).collect();
+        let wheels: Vec<String> = inp
+            .walk
+            .dist_info
+            .iter()
+            .filter_map(|d| gpu::nvidia_wheel(d))
+            .collect();
         let host = gpu::host();
         let checks = match &host.driver {
             Some(d) => versions
@@ -279,7 +293,9 @@ pub fn build(inp: Input<'_>) -> Report {
         }
     });
 
-    let driver_bad = gpu.as_ref().is_some_and(|g| g.driver_checks.iter().any(|c| c.verdict == "too-old"));
+    let driver_bad = gpu
+        .as_ref()
+        .is_some_and(|g| g.driver_checks.iter().any(|c| c.verdict == "too-old"));
     Report {
         root: inp.opts.root.display().to_string(),
         codename,
@@ -339,8 +355,16 @@ fn text(r: &Report, tree: bool) -> String {
         w(String::new());
     }
     for m in &r.missing {
-        let pkg = m.package.as_deref().map(|p| format!(" (Debian package {p})")).unwrap_or_default();
-        w(format!("missing {}{pkg}, needed by {}", m.soname, list(&m.needed_by, 3)));
+        let pkg = m
+            .package
+            .as_deref()
+            .map(|p| format!(" (Debian package {p})"))
+            .unwrap_or_default();
+        w(format!(
+            "missing {}{pkg}, needed by {}",
+            m.soname,
+            list(&m.needed_by, 3)
+        ));
         if !m.tried.is_empty() {
             w(format!("  searched: {}", m.tried.join(", ")));
         }
@@ -349,33 +373,80 @@ fn text(r: &Report, tree: bool) -> String {
         }
     }
     for v in &r.version_errors {
-        w(format!("version `{}' not found in {} (required by {})", v.version, v.library, v.needed_by));
+        w(format!(
+            "version `{}' not found in {} (required by {})",
+            v.version, v.library, v.needed_by
+        ));
     }
     for v in &r.weak_version_warnings {
-        w(format!("warning: weak version `{}' not found in {} (required by {})", v.version, v.library, v.needed_by));
+        w(format!(
+            "warning: weak version `{}' not found in {} (required by {})",
+            v.version, v.library, v.needed_by
+        ));
     }
     for v in &r.symbol_errors {
         let ver = v.version.as_deref().map(|x| format!("@{x}")).unwrap_or_default();
-        w(format!("undefined symbol {}{ver} (required by {})", v.symbol, v.needed_by));
+        w(format!(
+            "undefined symbol {}{ver} (required by {})",
+            v.symbol, v.needed_by
+        ));
     }
     for p in &r.runtime_provided {
-        w(format!("provided by the driver at run time: {} (needed by {})", p.soname, list(&p.needed_by, 2)));
+        w(format!(
+            "provided by the driver at run time: {} (needed by {})",
+            p.soname,
+            list(&p.needed_by, 2)
+        ));
     }
     for p in &r.ignored {
-        w(format!("ignored: {} (needed by {})", p.soname, list(&p.needed_by, 2)));
+        w(format!(
+            "ignored: {} (needed by {})",
+            p.soname,
+            list(&p.needed_by, 2)
+        ));
     }
     for n in &r.notes {
-        let f = n.found.as_deref().map(|f| format!("found: {f}")).unwrap_or_else(|| "not found here".into());
-        w(format!("note: {} loads {} with dlopen; it comes from {} ({f})", n.loaded_by, n.soname, n.provider));
+        let f = n
+            .found
+            .as_deref()
+            .map(|f| format!("found: {f}"))
+            .unwrap_or_else(|| "not found here".into());
+        w(format!(
+            "note: {} loads {} with dlopen; it comes from {} ({f})",
+            n.loaded_by, n.soname, n.provider
+        ));
     }
     if let Some(g) = &r.gpu {
-        let rt = if g.cuda_runtime.is_empty() { "none found".to_string() } else { g.cuda_runtime.join(", ") };
-        w(format!("gpu: CUDA runtime {rt}{}", if g.nvidia_wheels.is_empty() { String::new() } else { format!(" (wheels: {})", g.nvidia_wheels.join(", ")) }));
+        let rt = if g.cuda_runtime.is_empty() {
+            "none found".to_string()
+        } else {
+            g.cuda_runtime.join(", ")
+        };
+        w(format!(
+            "gpu: CUDA runtime {rt}{}",
+            if g.nvidia_wheels.is_empty() {
+                String::new()
+            } else {
+                format!(" (wheels: {})", g.nvidia_wheels.join(", "))
+            }
+        ));
         match &g.driver {
             Some(d) => {
-                w(format!("gpu: driver {d} on this host; devices: {}", if g.devices.is_empty() { "none".into() } else { g.devices.join(" ") }));
+                w(format!(
+                    "gpu: driver {d} on this host; devices: {}",
+                    if g.devices.is_empty() {
+                        "none".into()
+                    } else {
+                        g.devices.join(" ")
+                    }
+                ));
                 for c in &g.driver_checks {
-                    w(format!("gpu: CUDA {} needs driver >= {}: {}", c.cuda, c.needs.as_deref().unwrap_or("?"), c.verdict));
+                    w(format!(
+                        "gpu: CUDA {} needs driver >= {}: {}",
+                        c.cuda,
+                        c.needs.as_deref().unwrap_or("?"),
+                        c.verdict
+                    ));
                 }
             }
             None => w("gpu: no NVIDIA driver on this host (checked at run time)".into()),
@@ -385,11 +456,17 @@ fn text(r: &Report, tree: bool) -> String {
         w(format!("warning: {}: {}", u.path, u.error));
     }
     if !r.not_judged.is_empty() {
-        w(format!("warning: not judged (machine not x86_64 or aarch64): {}", list(&r.not_judged, 3)));
+        w(format!(
+            "warning: not judged (machine not x86_64 or aarch64): {}",
+            list(&r.not_judged, 3)
+        ));
     }
     let pkgs: BTreeSet<&str> = r.missing.iter().filter_map(|m| m.package.as_deref()).collect();
     if !pkgs.is_empty() {
-        w(format!("fix: apt-get install --no-install-recommends {}", pkgs.into_iter().collect::<Vec<_>>().join(" ")));
+        w(format!(
+            "fix: apt-get install --no-install-recommends {}",
+            pkgs.into_iter().collect::<Vec<_>>().join(" ")
+        ));
     }
     let problems = r.missing.len() + r.version_errors.len() + r.symbol_errors.len();
     w(format!(
@@ -399,14 +476,23 @@ fn text(r: &Report, tree: bool) -> String {
         r.entry_points,
         r.missing.len(),
         r.version_errors.len(),
-        if r.symbol_errors.is_empty() { String::new() } else { format!(", {} undefined symbols", r.symbol_errors.len()) }
+        if r.symbol_errors.is_empty() {
+            String::new()
+        } else {
+            format!(", {} undefined symbols", r.symbol_errors.len())
+        }
     ));
     let _ = problems;
     s.trim_end().to_string()
 }
 
 fn print_tree(e: &Entry, parent: usize, indent: &str, w: &mut impl FnMut(String)) {
-    let kids: Vec<usize> = e.tree.iter().filter(|(p, _)| *p == parent).map(|(_, i)| *i).collect();
+    let kids: Vec<usize> = e
+        .tree
+        .iter()
+        .filter(|(p, _)| *p == parent)
+        .map(|(_, i)| *i)
+        .collect();
     for (k, i) in kids.iter().enumerate() {
         let last = k + 1 == kids.len();
         let lib = &e.libraries[*i];
@@ -414,7 +500,11 @@ fn print_tree(e: &Entry, parent: usize, indent: &str, w: &mut impl FnMut(String)
             Some(p) => format!("{} [{}]", p, lib.found_by),
             None => "not found".to_string(),
         };
-        w(format!("{indent}{} {} => {what}", if last { "└──" } else { "├──" }, lib.soname));
+        w(format!(
+            "{indent}{} {} => {what}",
+            if last { "└──" } else { "├──" },
+            lib.soname
+        ));
         let sub = format!("{indent}{}", if last { "    " } else { "│   " });
         print_tree(e, *i, &sub, w);
     }

@@ -139,9 +139,17 @@ impl Arch {
     pub fn for_elf(e: &Elf) -> Option<Arch> {
         match (e.machine, e.class64) {
             (elf::EM_X86_64, true) => {
-                let native = cfg!(target_arch = "x86_64");
-                let glibc_hwcaps = if native { x86_levels() } else { Vec::new() };
-                let platform = if native { x86_platform() } else { "x86_64".to_string() };
+                // The CPU is asked once (and /proc/cpuinfo read once) per run.
+                static CPU: std::sync::OnceLock<(Vec<&'static str>, String)> = std::sync::OnceLock::new();
+                let (glibc_hwcaps, platform) = CPU
+                    .get_or_init(|| {
+                        if cfg!(target_arch = "x86_64") {
+                            (x86_levels(), x86_platform())
+                        } else {
+                            (Vec::new(), "x86_64".to_string())
+                        }
+                    })
+                    .clone();
                 let mut subdirs: Vec<String> =
                     glibc_hwcaps.iter().map(|l| format!("glibc-hwcaps/{l}")).collect();
                 subdirs.extend(legacy_subdirs(&platform, &["x86_64"]));
@@ -149,7 +157,12 @@ impl Arch {
                     machine: e.machine,
                     class64: true,
                     cache_flags: ldcache::FLAGS_X86_64,
-                    default_dirs: &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"],
+                    default_dirs: &[
+                        "/lib/x86_64-linux-gnu",
+                        "/usr/lib/x86_64-linux-gnu",
+                        "/lib",
+                        "/usr/lib",
+                    ],
                     interp: "/lib64/ld-linux-x86-64.so.2",
                     lib: "lib/x86_64-linux-gnu",
                     platform,
@@ -161,7 +174,12 @@ impl Arch {
                 machine: e.machine,
                 class64: true,
                 cache_flags: ldcache::FLAGS_AARCH64,
-                default_dirs: &["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib"],
+                default_dirs: &[
+                    "/lib/aarch64-linux-gnu",
+                    "/usr/lib/aarch64-linux-gnu",
+                    "/lib",
+                    "/usr/lib",
+                ],
                 interp: "/lib/ld-linux-aarch64.so.1",
                 lib: "lib/aarch64-linux-gnu",
                 platform: "aarch64".into(),
@@ -173,7 +191,9 @@ impl Arch {
     }
 
     fn accepts(&self, e: &Elf) -> bool {
-        e.machine == self.machine && e.class64 == self.class64 && matches!(e.etype, elf::ET_DYN | elf::ET_EXEC)
+        e.machine == self.machine
+            && e.class64 == self.class64
+            && matches!(e.etype, elf::ET_DYN | elf::ET_EXEC)
     }
 }
 
@@ -186,7 +206,10 @@ pub fn legacy_subdirs(platform: &str, hwcaps: &[&str]) -> Vec<String> {
     let n = elems.len();
     let mut out: Vec<String> = Vec::new();
     for mask in (0..(1u32 << n)).rev() {
-        let parts: Vec<&str> = (0..n).filter(|i| mask & (1 << (n - 1 - i)) != 0).map(|i| elems[i]).collect();
+        let parts: Vec<&str> = (0..n)
+            .filter(|i| mask & (1 << (n - 1 - i)) != 0)
+            .map(|i| elems[i])
+            .collect();
         let s = parts.join("/");
         if !out.contains(&s) {
             out.push(s);
@@ -228,9 +251,13 @@ fn x86_levels() -> Vec<&'static str> {
 fn x86_platform() -> String {
     use std::arch::is_x86_feature_detected as f;
     let intel = std::fs::read_to_string("/proc/cpuinfo")
-        .map(|c| c.lines().any(|l| l.starts_with("vendor_id") && l.contains("GenuineIntel")))
+        .map(|c| {
+            c.lines()
+                .any(|l| l.starts_with("vendor_id") && l.contains("GenuineIntel"))
+        })
         .unwrap_or(false);
-    let haswell = f!("avx2") && f!("fma") && f!("bmi1") && f!("bmi2") && f!("lzcnt") && f!("movbe") && f!("popcnt");
+    let haswell =
+        f!("avx2") && f!("fma") && f!("bmi1") && f!("bmi2") && f!("lzcnt") && f!("movbe") && f!("popcnt");
     if intel && haswell { "haswell" } else { "x86_64" }.to_string()
 }
 
@@ -256,7 +283,11 @@ pub fn expand(s: &str, origin: Option<&str>, arch: &Arch) -> Option<String> {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         let mut done = false;
-        for (name, val) in [("ORIGIN", origin), ("LIB", Some(arch.lib)), ("PLATFORM", Some(arch.platform.as_str()))] {
+        for (name, val) in [
+            ("ORIGIN", origin),
+            ("LIB", Some(arch.lib)),
+            ("PLATFORM", Some(arch.platform.as_str())),
+        ] {
             let braced = format!("{{{name}}}");
             let len = if after.starts_with(&braced) {
                 braced.len()
@@ -343,12 +374,26 @@ impl<'a> Ctx<'a> {
     }
 
     /// Try `name` in each directory of a search list.
-    fn open_path(&self, dirs: &[String], name: &str, arch: &Arch, tried: &mut Vec<String>) -> Option<(String, Arc<Obj>)> {
+    fn open_path(
+        &self,
+        dirs: &[String],
+        name: &str,
+        arch: &Arch,
+        tried: &mut Vec<String>,
+    ) -> Option<(String, Arc<Obj>)> {
         for d in dirs {
             let pre = dir_prefix(d);
-            tried.push(if pre.is_empty() { ".".into() } else { pre.trim_end_matches('/').to_string() });
+            tried.push(if pre.is_empty() {
+                ".".into()
+            } else {
+                pre.trim_end_matches('/').to_string()
+            });
             for sub in &arch.subdirs {
-                let path = if sub.is_empty() { format!("{pre}{name}") } else { format!("{pre}{sub}/{name}") };
+                let path = if sub.is_empty() {
+                    format!("{pre}{name}")
+                } else {
+                    format!("{pre}{sub}/{name}")
+                };
                 if let Probe::Found(o) = self.probe(&path, arch) {
                     return Some((path, o));
                 }
@@ -373,7 +418,9 @@ impl<'a> Ctx<'a> {
     /// Load `main` and everything it pulls in, as ld.so does in trace mode.
     pub fn load(&self, main_path: &str, main: Arc<Obj>) -> Loaded {
         let mut l = Loaded::default();
-        let Some(arch) = Arch::for_elf(&main.elf) else { return l };
+        let Some(arch) = Arch::for_elf(&main.elf) else {
+            return l;
+        };
         l.nodes.push(Node {
             name: main_path.to_string(),
             names: vec![main_path.to_string()],
@@ -414,8 +461,14 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             for name in &obj.elf.needed {
-                let j = self.map_object(&mut l, i, name, &arch);
-                l.edges.push((i, name.clone(), j));
+                // dl-deps.c expands DSTs before the name is looked up or recorded.
+                let name = if name.contains('$') {
+                    expand(name, Some(&self.origin(&l.nodes[i])), &arch).unwrap_or_else(|| name.clone())
+                } else {
+                    name.clone()
+                };
+                let j = self.map_object(&mut l, i, &name, &arch);
+                l.edges.push((i, name, j));
             }
             i += 1;
         }
@@ -442,7 +495,11 @@ impl<'a> Ctx<'a> {
         let found = self.search(l, loader, name, arch, &mut tried);
         match found {
             Some((path, o, how)) => {
-                if let Some(j) = l.nodes.iter().position(|n| n.obj.as_ref().is_some_and(|x| x.id == o.id)) {
+                if let Some(j) = l
+                    .nodes
+                    .iter()
+                    .position(|n| n.obj.as_ref().is_some_and(|x| x.id == o.id))
+                {
                     l.nodes[j].names.push(name.to_string());
                     return j;
                 }
@@ -515,7 +572,10 @@ impl<'a> Ctx<'a> {
         if let Some(lp) = &self.library_path {
             // LD_LIBRARY_PATH is split on ':' and ';'; $ORIGIN there means the main program's.
             let origin = self.origin(&l.nodes[0]);
-            let dirs: Vec<String> = lp.split([':', ';']).filter_map(|e| expand(e, Some(&origin), arch)).collect();
+            let dirs: Vec<String> = lp
+                .split([':', ';'])
+                .filter_map(|e| expand(e, Some(&origin), arch))
+                .collect();
             if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
                 return Some((p, o, How::LdLibraryPath));
             }
@@ -549,7 +609,9 @@ impl<'a> Ctx<'a> {
 
     /// The node a verneed's file name refers to (_dl_name_match_p over the list).
     fn find_needed(l: &Loaded, name: &str) -> Option<usize> {
-        l.nodes.iter().position(|n| n.names.iter().any(|x| x == name) || n.name == name)
+        l.nodes
+            .iter()
+            .position(|n| n.names.iter().any(|x| x == name) || n.name == name)
     }
 
     fn check_versions(&self, l: &mut Loaded) {
@@ -557,7 +619,9 @@ impl<'a> Ctx<'a> {
         for n in &l.nodes {
             let Some(o) = &n.obj else { continue };
             for vn in &o.elf.verneed {
-                let Some(j) = Self::find_needed(l, &vn.file) else { continue };
+                let Some(j) = Self::find_needed(l, &vn.file) else {
+                    continue;
+                };
                 let Some(dep) = &l.nodes[j].obj else { continue };
                 // No version information at all: the loader only mentions it when verbose.
                 if dep.elf.verdef.is_empty() {
@@ -585,7 +649,9 @@ impl<'a> Ctx<'a> {
         let mut defs: std::collections::HashSet<(&str, Option<&str>)> = std::collections::HashSet::new();
         let mut unversioned: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for n in &l.nodes {
-            let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else { return };
+            let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else {
+                return;
+            };
             for (name, v) in &s.defined {
                 defs.insert((name, v.as_deref()));
                 if v.is_none() {
@@ -595,10 +661,15 @@ impl<'a> Ctx<'a> {
         }
         let mut errs = Vec::new();
         for n in &l.nodes {
-            let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else { continue };
+            let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else {
+                continue;
+            };
             for (name, v) in &s.undefined {
                 let ok = match v {
-                    Some(v) => defs.contains(&(name.as_str(), Some(v.as_str()))) || unversioned.contains(name.as_str()),
+                    Some(v) => {
+                        defs.contains(&(name.as_str(), Some(v.as_str())))
+                            || unversioned.contains(name.as_str())
+                    }
                     None => defs.iter().any(|(d, _)| *d == name) || unversioned.contains(name.as_str()),
                 };
                 if !ok {
@@ -614,6 +685,21 @@ impl<'a> Ctx<'a> {
     }
 }
 
+thread_local! {
+    static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Parse an open file, reusing this thread's head buffer.
+pub fn parse_file(f: &std::fs::File, size: u64, symbols: bool) -> Result<Elf, String> {
+    HEAD.with(|h| {
+        let buf = std::mem::take(&mut *h.borrow_mut());
+        let src = elf::FileSource::with_buffer(f, size, buf);
+        let r = elf::parse_from(&src, symbols);
+        *h.borrow_mut() = src.into_buffer();
+        r
+    })
+}
+
 /// Open and parse the file at canonical in-root path `canon`.
 pub fn read_object(root: &Root, canon: &str, symbols: bool) -> Option<Obj> {
     let f = std::fs::File::open(root.host_path(canon)).ok()?;
@@ -622,8 +708,7 @@ pub fn read_object(root: &Root, canon: &str, symbols: bool) -> Option<Obj> {
         return None;
     }
     use std::os::unix::fs::MetadataExt;
-    let src = elf::FileSource { file: &f, size: m.len() };
-    let e = elf::parse_from(&src, symbols).ok()?;
+    let e = parse_file(&f, m.len(), symbols).ok()?;
     Some(Obj {
         canon: canon.to_string(),
         id: (m.dev(), m.ino()),
@@ -649,8 +734,14 @@ mod tests {
         let a = x86();
         assert_eq!(expand("$ORIGIN/../lib", Some("/a/b"), &a).unwrap(), "/a/b/../lib");
         assert_eq!(expand("${ORIGIN}/x", Some("/a"), &a).unwrap(), "/a/x");
-        assert_eq!(expand("/usr/$LIB/x", None, &a).unwrap(), "/usr/lib/x86_64-linux-gnu/x");
-        assert_eq!(expand("/p/${PLATFORM}", None, &a).unwrap(), format!("/p/{}", a.platform));
+        assert_eq!(
+            expand("/usr/$LIB/x", None, &a).unwrap(),
+            "/usr/lib/x86_64-linux-gnu/x"
+        );
+        assert_eq!(
+            expand("/p/${PLATFORM}", None, &a).unwrap(),
+            format!("/p/{}", a.platform)
+        );
         assert_eq!(expand("$ORIGINAL/x", Some("/a"), &a).unwrap(), "$ORIGINAL/x");
         assert_eq!(expand("$ORIGIN", None, &a), None);
         assert_eq!(expand("/a$", None, &a).unwrap(), "/a$");
@@ -660,11 +751,27 @@ mod tests {
     fn legacy_order_matches_glibc_debug_output() {
         assert_eq!(
             legacy_subdirs("x86_64", &["x86_64"]),
-            ["tls/x86_64/x86_64", "tls/x86_64", "tls", "x86_64/x86_64", "x86_64", ""]
+            [
+                "tls/x86_64/x86_64",
+                "tls/x86_64",
+                "tls",
+                "x86_64/x86_64",
+                "x86_64",
+                ""
+            ]
         );
         assert_eq!(
             legacy_subdirs("haswell", &["x86_64"]),
-            ["tls/haswell/x86_64", "tls/haswell", "tls/x86_64", "tls", "haswell/x86_64", "haswell", "x86_64", ""]
+            [
+                "tls/haswell/x86_64",
+                "tls/haswell",
+                "tls/x86_64",
+                "tls",
+                "haswell/x86_64",
+                "haswell",
+                "x86_64",
+                ""
+            ]
         );
     }
 

@@ -83,8 +83,16 @@ impl Root {
             Some(i) => (&p[..i], &p[i + 1..]),
             None => return None,
         };
-        let base = if dir == "/" { String::new() } else { self.canon(dir)? };
-        let mut out: Vec<String> = base.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let base = if dir == "/" {
+            String::new()
+        } else {
+            self.canon(dir)?
+        };
+        let mut out: Vec<String> = base
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         let mut stack: Vec<String> = vec![last.to_string()];
         let mut hops = 0;
         while let Some(c) = stack.pop() {
@@ -96,7 +104,10 @@ impl Root {
                 }
                 _ => {}
             }
-            let cand = format!("/{}", out.iter().chain([&c]).cloned().collect::<Vec<_>>().join("/"));
+            let cand = format!(
+                "/{}",
+                out.iter().chain([&c]).cloned().collect::<Vec<_>>().join("/")
+            );
             let meta = std::fs::symlink_metadata(self.host_path(&cand)).ok()?;
             if meta.file_type().is_symlink() {
                 hops += 1;
@@ -164,7 +175,10 @@ pub fn walk(root: &Root, paths: &[String]) -> Result<Walk, String> {
     }
     w.files.sort();
     w.files.dedup();
-    let inside = |c: &str| tops.iter().any(|t| c == t || c.starts_with(&format!("{}/", t.trim_end_matches('/'))));
+    let inside = |c: &str| {
+        tops.iter()
+            .any(|t| c == t || c.starts_with(&format!("{}/", t.trim_end_matches('/'))))
+    };
     for (link, name) in links {
         if let Some(f) = root.file(&link) {
             if inside(&f.canon) {
@@ -191,13 +205,21 @@ fn walk_dir(root: &Root, dir: &str, depth: usize, w: &mut Walk, links: &mut Vec<
     if matches!(dir, "/proc" | "/sys" | "/dev") {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(root.host_path(dir)) else { return };
+    let Ok(rd) = std::fs::read_dir(root.host_path(dir)) else {
+        return;
+    };
     let mut ents: Vec<_> = rd.filter_map(|e| e.ok()).collect();
     ents.sort_by_key(|e| e.file_name());
     for e in ents {
-        let Ok(name) = e.file_name().into_string() else { continue };
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
         let Ok(ft) = e.file_type() else { continue };
-        let p = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
+        let p = if dir == "/" {
+            format!("/{name}")
+        } else {
+            format!("{dir}/{name}")
+        };
         if ft.is_dir() {
             if name.ends_with(".dist-info") {
                 w.dist_info.push(name.clone());
@@ -232,7 +254,10 @@ mod tests {
         let r = Root::new(&t);
         assert_eq!(r.canon("/lib/x/libz.so.1").unwrap(), "/usr/lib/x/libz.so.1.2");
         assert_eq!(r.canon("/abs").unwrap(), "/usr/lib/x/libz.so.1.2");
-        assert_eq!(r.canon("/lib/x/../x/./libz.so.1").unwrap(), "/usr/lib/x/libz.so.1.2");
+        assert_eq!(
+            r.canon("/lib/x/../x/./libz.so.1").unwrap(),
+            "/usr/lib/x/libz.so.1.2"
+        );
         // Escapes are clamped at the root: /etc/passwd of the root, absent here.
         assert_eq!(r.canon("/usr/lib/x/escape"), None);
         assert_eq!(r.canon("/loop"), None);

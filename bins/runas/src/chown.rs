@@ -152,7 +152,12 @@ impl Walk {
 
     fn error(&self, st: &mut Stats, path: &Path, what: &str, e: io::Error) {
         st.errors += 1;
-        self.warn(|| format!("{}: cannot {what}: {e}", path.display()));
+        let hint = if errno(&e) == libc::EACCES {
+            " (root needs CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH to walk directories it does not own)"
+        } else {
+            ""
+        };
+        self.warn(|| format!("{}: cannot {what}: {e}{hint}", path.display()));
     }
 
     fn owned(&self, s: &fs::Stat) -> bool {
