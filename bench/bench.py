@@ -27,6 +27,7 @@ import threading
 import time
 import zipfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure as m  # noqa: E402
 import report as rp  # noqa: E402
@@ -122,7 +123,9 @@ def tick(limit, ref, best, value=lambda c: c.median_ms()):
 
 def ratio_target(ctx, tool, desc, cmd, peer_cmd, limit, value=lambda c: c.median_ms(), fmt=rp.fmt_ms):
     """Target: value(cmd) <= limit * value(peer_cmd)."""
-    if not cmd.ok:
+    if cmd.missing:
+        ctx.targets.append((tool, desc, cmd.status_text(), "missing"))
+    elif not cmd.ok:
         ctx.targets.append((tool, desc, "dockhand command " + cmd.status_text(), "FAILED"))
     elif not peer_cmd.ok:
         ctx.targets.append((tool, desc, "peer " + peer_cmd.status_text(), "not measured"))
@@ -133,7 +136,9 @@ def ratio_target(ctx, tool, desc, cmd, peer_cmd, limit, value=lambda c: c.median
 
 
 def abs_target(ctx, tool, desc, cmd, value, limit, text):
-    if not cmd.ok:
+    if cmd.missing:
+        ctx.targets.append((tool, desc, cmd.status_text(), "missing"))
+    elif not cmd.ok:
         ctx.targets.append((tool, desc, "dockhand command " + cmd.status_text(), "FAILED"))
     else:
         v = value(cmd)
@@ -144,9 +149,9 @@ def abs_target(ctx, tool, desc, cmd, value, limit, text):
 
 
 def closure(path):
-    """The file and every file ldd resolves for it (interpreter included): [(path, bytes)].
+    """The file and every file ldd resolves for it: ([(path, bytes)], what ldd was run on).
 
-    A script counts with its interpreter's closure.
+    A script counts with its interpreter and the interpreter's libraries.
     """
     files = [os.path.realpath(path)]
     target = path
@@ -174,7 +179,7 @@ def closure(path):
         if f not in seen and os.path.exists(f):
             seen.add(f)
             out.append((f, os.path.getsize(f)))
-    return out
+    return out, target
 
 
 SIZE_PEERS = [  # name, package, note
@@ -209,14 +214,14 @@ def sec_sizes(ctx):
         if not path:
             prow.append([name, "-", "-", "-", "missing: not installed (Debian package %s)" % pkg])
             continue
-        files = closure(path)
+        files, lddtarget = closure(path)
         total = sum(b for _, b in files)
         peers[name] = total
         what = "%s alone" % path if len(files) == 1 else "%s + %d files ldd resolves" % (path, len(files) - 1)
         if note:
             what += " (%s)" % note
         prow.append([name, rp.fmt_kb(os.path.getsize(path)), rp.fmt_kb(total), rp.cell(what),
-                     rp.code("ldd " + path)])
+                     rp.code("ldd " + lddtarget)])
     trow, bars = [], []
     for t in TOOLS:
         path = os.path.join(ctx.bin_dir, t)
@@ -248,11 +253,13 @@ def sec_sizes(ctx):
             if row[-1] != "(see below)":
                 continue
             if not cmds:
-                row[-1] = "not exercised by this benchmark"
+                row[-1] = "not exercised in this run"
             elif all(not c.ok for c in cmds):
                 row[-1] = "did not work in any row of this run: sizes are of a non-working build"
             elif any(not c.ok for c in cmds):
                 row[-1] = "worked in %d of %d rows" % (sum(c.ok for c in cmds), len(cmds))
+            elif len(cmds) == 1:
+                row[-1] = "worked in its one row"
             else:
                 row[-1] = "worked in all %d rows" % len(cmds)
         md = ["Sizes in kB (1000 bytes), of the files as installed. The dockhand binaries are fully "
@@ -651,15 +658,20 @@ def sec_wait(ctx):
         ctx.tool("waitfor", ["127.0.0.1:PORT", "--", "date", "+%s%N"]),
         peer("wait-for-it", ["127.0.0.1:PORT", "-s", "-q", "-t", "30", "--", "date", "+%s%N"], "wait-for-it"),
     ]
-    n = ctx.rounds(7, 2)
+    # The port opens 0.5-1.5 s after the start (1 s on average), the delay stepping evenly through
+    # that second across the rounds, the same delay for both tools in a round: a fixed delay would
+    # meet a once-a-second poller always at the same phase of its poll.
+    n = ctx.rounds(10, 2)
+    delays = [0.5 + (i + 0.5) / n for i in range(n)]
+    order = [delays[(i * 3) % n] for i in range(n)] if n % 3 else delays
     t = time.monotonic()
     for i in range(n):
-        if i >= 3 and time.monotonic() - t > 40:
+        if i >= 3 and time.monotonic() - t > 60:
             break
         for c in (react if i % 2 == 0 else react[::-1]):
             if not c.ok:
                 continue
-            s, err = reaction_run(ctx, c)
+            s, err = reaction_run(ctx, c, delay=order[i])
             if err:
                 c.failed, c.samples = "run %d: %s" % (len(c.samples) + 1, err), []
             else:
@@ -729,11 +741,13 @@ def sec_wait(ctx):
 
     def render():
         return "\n".join([
-            "**Reaction**: the waiter starts on a free loopback port (PORT); after 1 s the harness starts "
-            "listening on it and notes the time; COMMAND (`date +%s%N`) writes the time it started. The "
-            "row's times are COMMAND's timestamp minus the moment listen() returned (both CLOCK_REALTIME). "
-            "Runs alternate between the two. Target: waitfor median <= 50 ms. wait-for-it polls once a "
-            "second, so it reacts in 0-1 s.",
+            "**Reaction**: the waiter starts on a free loopback port (PORT); after 1 s on average the "
+            "harness starts listening on it and notes the time; COMMAND (`date +%s%N`) writes the time it "
+            "started. The row's times are COMMAND's timestamp minus the moment listen() returned (both "
+            "CLOCK_REALTIME). The delay steps evenly from 0.5 s to 1.5 s across the rounds, the same delays "
+            "for both tools (a fixed 1 s would meet a once-a-second poller always at the same phase of its "
+            "poll); the two alternate. Target: waitfor median <= 50 ms. wait-for-it polls once a second, so "
+            "it reacts in 0-1 s.",
             "",
             rp.time_table(react, best),
             "",
@@ -1007,7 +1021,7 @@ def method(ctx):
         "more than 3x the budget).",
         "- Median, min and max are of those runs; ratio = median / the best peer's median.",
         "- Peer packages (Debian): " + package_versions() + ".",
-        "- Run with `bench/run.sh --quick` to test the harness in about a minute (numbers then mean "
+        "- Run with `bench/run.sh --quick` to test the harness in a few minutes (numbers then mean "
         "little); `--only exec,health` for some sections.",
     ])
 
@@ -1016,7 +1030,7 @@ def write_report(ctx, out_dir, started, elapsed, only):
     date = started.strftime("%Y-%m-%d %H:%M UTC")
     mach = machine()
     commit = git_commit()
-    status_order = {"FAILED": 0, "missed": 1, "not measured": 2, "met": 3}
+    status_order = {"FAILED": 0, "missing": 1, "missed": 2, "not measured": 3, "met": 4}
     md = [
         "# dockhand benchmark results",
         "",
@@ -1027,9 +1041,9 @@ def write_report(ctx, out_dir, started, elapsed, only):
            "; quick mode (few runs, for testing the harness only)" if ctx.quick else ""),
         "",
         "Ratios are to the best (fastest, smallest) peer of each table: below 1.0x dockhand is better. "
-        "Absolute times are context only: they depend on the machine. Every command runs as a child of "
-        "the harness (posix_spawn, no shell) with PATH=%s and no proxy variables; the commands of a table "
-        "alternate in rotating rounds so drift hits all alike. **FAILED** means the dockhand command did "
+        "Absolute times are context only: they depend on the machine. Every command runs without a shell, "
+        "with PATH=%s and no proxy variables, forked by a small launcher that measures it (see the last "
+        "section); the commands of a table alternate in rotating rounds so drift hits all alike. **FAILED** means the dockhand command did "
         "not do its job in its check run (message shown): it is not timed." % m.ENV["PATH"],
     ]
     if only:

@@ -33,8 +33,10 @@ extern "C" {
 }
 
 fn main() {
-    let args: Vec<CString> =
-        std::env::args_os().skip(1).map(|a| CString::new(a.as_bytes()).expect("NUL in argument")).collect();
+    let args: Vec<CString> = std::env::args_os()
+        .skip(1)
+        .map(|a| CString::new(a.as_bytes()).expect("NUL in argument"))
+        .collect();
     if args.is_empty() {
         eprintln!("launch: usage: launch PROGRAM [ARGS...]");
         std::process::exit(2);
@@ -57,7 +59,12 @@ fn main() {
         std::process::exit(1);
     }
     let mut status: c_int = 0;
-    let mut ru = Rusage { utime: [0; 2], stime: [0; 2], maxrss: 0, rest: [0; 13] };
+    let mut ru = Rusage {
+        utime: [0; 2],
+        stime: [0; 2],
+        maxrss: 0,
+        rest: [0; 13],
+    };
     // SAFETY: status and ru are valid, writable and of the layout wait4 expects (x86_64/aarch64 LP64).
     while unsafe { wait4(pid, &mut status, 0, &mut ru) } < 0 {
         if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
@@ -69,7 +76,14 @@ fn main() {
     let ns = |tv: [i64; 2]| tv[0] * 1_000_000_000 + tv[1] * 1000;
     // SAFETY: fd 3 is opened for us by the harness and owned by nobody else in this process.
     let mut out = unsafe { File::from_raw_fd(3) };
-    let line = format!("{} {} {} {} {}\n", status, ru.maxrss, ns(ru.utime), ns(ru.stime), wall);
+    let line = format!(
+        "{} {} {} {} {}\n",
+        status,
+        ru.maxrss,
+        ns(ru.utime),
+        ns(ru.stime),
+        wall
+    );
     if out.write_all(line.as_bytes()).is_err() {
         std::process::exit(1);
     }

@@ -61,4 +61,4 @@ if ! compgen -G "$wheels/opencv_python-[0-9]*.whl" >/dev/null; then
         say "could not download opencv-python: its ldcheck rows will say so"
 fi
 
-exec /usr/bin/python3 bench/bench.py "$@"
+exec /usr/bin/python3 -B bench/bench.py "$@"

@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 RSS_MB=${FUZZ_RSS_MB:-1024}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
-TD=fuzz/target
+TD="$PWD/fuzz/target"
 unset CARGO_TARGET_DIR
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

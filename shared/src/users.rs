@@ -175,9 +175,17 @@ fn read_bounded(path: &Path) -> Result<Option<String>, String> {
 
 fn names<T>(items: &[T], name: fn(&T) -> &str) -> String {
     const SHOWN: usize = 12;
-    let mut s: Vec<&str> = items.iter().take(SHOWN).map(name).collect();
+    // Each name bounded and without control characters: the message stays one short line.
+    let short = |n: &str| -> String {
+        let mut t: String = n.chars().take(32).map(|c| if c.is_control() { '?' } else { c }).collect();
+        if n.chars().count() > 32 {
+            t.push_str("...");
+        }
+        t
+    };
+    let mut s: Vec<String> = items.iter().take(SHOWN).map(|i| short(name(i))).collect();
     if items.len() > SHOWN {
-        s.push("...");
+        s.push("...".into());
     }
     s.join(", ")
 }

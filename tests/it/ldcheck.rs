@@ -74,14 +74,12 @@ fn parse_version_error(line: &str) -> Option<(String, String, String)> {
 }
 
 /// The real loader, in the chroot, in trace mode.
-fn oracle(root: &Path, file: &str) -> (Libs, VersionErrors) {
-    let o = run(Command::new("chroot").arg(root).args([
-        "env",
-        "-i",
-        "LD_TRACE_LOADED_OBJECTS=1",
-        "/lib64/ld-linux-x86-64.so.2",
-        file,
-    ]));
+fn oracle(root: &Path, file: &str, env: &[String]) -> (Libs, VersionErrors) {
+    let o = run(Command::new("chroot")
+        .arg(root)
+        .args(["env", "-i", "LD_TRACE_LOADED_OBJECTS=1"])
+        .args(env)
+        .args(["/lib64/ld-linux-x86-64.so.2", file]));
     let mut l = Libs::default();
     for line in stdout(&o).lines() {
         let line = line.trim();
@@ -158,7 +156,13 @@ fn agree(root: &Path, paths: &[&str], extra: &[&str]) -> (String, i32, BTreeMap<
     let mut disagreements = Vec::new();
     let mut oracle_versions = BTreeSet::new();
     for (file, mine) in &entries {
-        let (real, v) = oracle(root, file);
+        // --library-path P is LD_LIBRARY_PATH=P for the loader.
+        let env: Vec<String> = extra
+            .windows(2)
+            .filter(|w| w[0] == "--library-path")
+            .map(|w| format!("LD_LIBRARY_PATH={}", w[1]))
+            .collect();
+        let (real, v) = oracle(root, file, &env);
         oracle_versions.extend(v);
         if *mine != real {
             disagreements.push(format!(
@@ -597,6 +601,30 @@ fn gcc_fixtures_match_the_loader() {
     );
     assert_eq!(mine, real, "--symbols disagrees with the loader:\n{text}");
 
+    // LD_LIBRARY_PATH comes before DT_RUNPATH, and applies to every object.
+    let (out, code, entries) = agree(
+        &root,
+        &["/opt/t/bin/runpath", "/opt/t/bin/hwcaps"],
+        &[
+            "--library-path",
+            "/opt/t/libb:/opt/t/wrong/right::/opt/t/hw/glibc-hwcaps/x86-64-v2",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let e = &entries["/opt/t/bin/runpath"];
+    assert!(
+        e.found
+            .contains(&("libb.so.1".into(), "/opt/t/libb/libb.so.1".into())),
+        "{out}"
+    );
+    // --each-file: libraries judged on their own too, as ldd would.
+    let (out, _, entries) = agree(&root, &["/opt/t/liba", "/opt/t/libb"], &["--each-file"]);
+    assert!(entries.contains_key("/opt/t/libb/libb.so.1"), "{out}");
+    assert!(
+        entries["/opt/t/liba/liba.so.1"].missing.contains("libb.so.1"),
+        "{out}"
+    );
+
     // After ldconfig, /usr/local/lib is in the cache and the library is found.
     let o = run(Command::new("chroot").arg(&root).arg("/sbin/ldconfig"));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -708,6 +736,25 @@ fn opencv_python_misses_exactly_the_x11_and_gl_libraries() {
     ] {
         assert!(j.contains(f), "{f} not in JSON:\n{j}");
     }
+    // One well-formed object whose "missing" sonames are the same eight.
+    let py = "import json,sys; d=json.load(sys.stdin); \
+              print(' '.join(sorted(m['soname'] for m in d['missing'])), d['files'] > 0, \
+              all(isinstance(m['needed_by'], list) for m in d['missing']))";
+    let mut child = Command::new("python3")
+        .args(["-c", py])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), j.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let mut sorted: Vec<&String> = want.iter().collect();
+    sorted.sort();
+    let line = format!(
+        "{} True True",
+        sorted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+    );
+    assert_eq!(stdout(&o).trim(), line, "{}", stderr(&o));
 }
 
 #[test]

@@ -23,6 +23,8 @@ const MAX_STRTAB: u64 = 64 << 20;
 const MAX_VER: u64 = 4 << 20;
 const MAX_SYMS: u64 = 2_000_000;
 const MAX_ENTRIES: usize = 65536;
+/// Strings are read in chunks this big (small reads keep the allocator calm).
+const CHUNK: u64 = 1024;
 
 /// Random access to the bytes of a file (a slice, or an open file).
 pub trait Source {
@@ -283,7 +285,7 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
         );
         match p_type {
             1 => loads.push(Load { vaddr, off, filesz }),
-            2 => dyn_seg = Some((off, filesz)),
+            2 => dyn_seg = Some((off, vaddr, filesz)),
             3 => {
                 let b = src
                     .read(off, filesz.min(4096))
@@ -294,9 +296,14 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
             _ => {}
         }
     }
-    let Some((doff, dsz)) = dyn_seg else {
+    let Some((doff, dvaddr, dsz)) = dyn_seg else {
         return Ok(elf);
     };
+    // A separate debug-info file (/usr/lib/debug/...) keeps the program
+    // headers, but its .dynamic is SHT_NOBITS: there is nothing to read.
+    if dynamic_is_nobits(src, &r, dvaddr, (shoff, shentsize, shnum)) {
+        return Ok(elf);
+    }
     elf.dynamic = true;
     let dynb = src
         .read(doff, dsz.min(MAX_DYN))
@@ -348,7 +355,7 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
     } else {
         None
     };
-    // Otherwise strings come from 4 KiB chunks read on demand and kept (the
+    // Otherwise strings come from 1 KiB chunks read on demand and kept (the
     // needed names and version names cluster in a few of them).
     let chunks: std::cell::RefCell<Vec<(u64, Vec<u8>)>> = std::cell::RefCell::new(Vec::new());
     let s = |v: u64| -> Result<String, String> {
@@ -363,9 +370,9 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
         let mut at = v;
         // A string may span chunks; names longer than 8 KiB are refused.
         while bytes.len() < 8192 {
-            let start = at & !4095;
+            let start = at & !(CHUNK - 1);
             if !chunks.borrow().iter().any(|(s, _)| *s == start) {
-                let len = strsz.checked_sub(start).ok_or_else(bad)?.min(4096);
+                let len = strsz.checked_sub(start).ok_or_else(bad)?.min(CHUNK);
                 let c = src.read(stroff + start, len).ok_or_else(bad)?.into_owned();
                 let mut cs = chunks.borrow_mut();
                 if cs.len() >= 64 {
@@ -400,12 +407,12 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
 
     // (index -> name) of versions, for symbols: verneed's vna_other, verdef's vd_ndx.
     let mut vernames: Vec<(u16, String)> = Vec::new();
-    // Version sections are small: read an 8 KiB window, and more only if that was not enough.
+    // Version sections are small: read a 2 KiB window, and more only if that was not enough.
     let windowed = |va: u64, what: &str, parse: &mut dyn FnMut(&[u8]) -> Result<(), String>| {
         let off = vaddr_to_off(&loads, va).ok_or_else(|| format!("{what} outside the loaded segments"))?;
         let left = src.size().saturating_sub(off);
         let mut res = Err(format!("bad {what}"));
-        for want in [8 << 10, MAX_VER] {
+        for want in [2 << 10, MAX_VER] {
             let b = src
                 .read(off, left.min(want))
                 .ok_or_else(|| format!("bad {what}"))?;
@@ -490,6 +497,26 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
         }
     }
     Ok(elf)
+}
+
+fn dynamic_is_nobits<S: Source + ?Sized>(src: &S, r: &R, vaddr: u64, sh: (u64, u16, u16)) -> bool {
+    let (shoff, shentsize, shnum) = sh;
+    let want = if r.c64 { 64 } else { 40 };
+    if shoff == 0 || usize::from(shentsize) < want || shnum == 0 {
+        return false;
+    }
+    let Some(b) = src.read(shoff, u64::from(shentsize) * u64::from(shnum)) else {
+        return false;
+    };
+    (0..usize::from(shnum)).any(|i| {
+        let o = i * usize::from(shentsize);
+        let addr = if r.c64 {
+            r.u64(&b, o + 16)
+        } else {
+            r.u32(&b, o + 12).map(u64::from)
+        };
+        r.u32(&b, o + 4) == Some(8) && addr == Some(vaddr) && vaddr != 0
+    })
 }
 
 /// How many entries the dynamic symbol table has: from the section header
@@ -645,7 +672,7 @@ mod tests {
                 x = x.wrapping_mul(1103515245).wrapping_add(12345);
                 let i = (x as usize >> 4) % d.len();
                 d[i] = (x >> 7) as u8;
-                if x % 7 == 0 {
+                if (x >> 9) & 7 == 0 {
                     d.copy_from_slice(&lib);
                 }
                 let _ = parse_from(&d[..], true);

@@ -68,6 +68,11 @@ const HINTS: &[(&str, &str, &str)] = &[
         "libgthread-2.0.so.0",
         "opencv-python-headless still needs libglib2.0-0 (apt-get install --no-install-recommends libglib2.0-0)",
     ),
+    (
+        "/jvm/",
+        "libjvm.so",
+        "JDK libraries are loaded by java, which has loaded libjvm.so already: use --ignore libjvm.so",
+    ),
 ];
 
 /// Hints for a missing soname needed by `needed_by` paths.

@@ -137,34 +137,50 @@ pub struct Options {
     pub codename: Option<String>,
 }
 
-/// How many threads read files and judge entry points.
+/// How many threads read files and judge entry points (asked once: the
+/// answer reads cgroup files).
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 4)
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 4)
+    })
 }
 
-/// Run `f` over `items` on a few threads, keeping the order.
+/// Run `f` over `items` on a few threads (the caller's included), keeping
+/// the order. Small inputs stay on this thread: starting threads would cost
+/// more than it saves.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < 64 {
+        return items.iter().map(f).collect();
+    }
     let next = AtomicUsize::new(0);
+    let work = || {
+        let mut v = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(it) = items.get(i) else { break };
+            v.push((i, f(it)));
+        }
+        v
+    };
     let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads().min(items.len().max(1)))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut v = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(it) = items.get(i) else { break };
-                        v.push((i, f(it)));
-                    }
-                    v
-                })
+        // Small stacks: the work is iterative, and big ones cost munmap time.
+        let hs: Vec<_> = (1..threads())
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn_scoped(s, work)
+                    .ok()
             })
             .collect();
-        hs.into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut all = work();
+        for h in hs {
+            all.extend(h.join().unwrap_or_default());
+        }
+        all
     });
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
@@ -214,10 +230,6 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         if !matches!(o.elf.etype, elf::ET_DYN | elf::ET_EXEC) {
             continue;
         }
-        if resolve::Arch::for_elf(&o.elf).is_none() {
-            skipped.push(p.clone());
-            continue;
-        }
         let base = p.rsplit('/').next().unwrap_or(p);
         let named = needed.contains(base)
             || o.elf.soname.as_deref().is_some_and(|s| needed.contains(s))
@@ -226,6 +238,11 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
                 .get(p)
                 .is_some_and(|a| a.iter().any(|n| needed.contains(n.as_str())));
         if o.elf.interp.is_some() || !named || opts.each_file {
+            // Only the entry points of a foreign machine are worth a warning.
+            if resolve::Arch::for_elf(&o.elf).is_none() {
+                skipped.push(p.clone());
+                continue;
+            }
             entries.push((p.clone(), o.clone()));
         }
     }

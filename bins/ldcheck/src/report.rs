@@ -132,11 +132,24 @@ pub fn build(inp: Input<'_>) -> Report {
             missing.entry(ip.clone()).or_default().0.insert(path.clone());
         }
         for (_, n) in l.missing() {
-            let by = n.loader.map(|i| l.nodes[i].name.clone()).unwrap_or_default();
+            // Who needs it, by its canonical path (one file, however the loader spelled it).
+            let by = n
+                .loader
+                .map(|i| {
+                    l.nodes[i]
+                        .obj
+                        .as_ref()
+                        .map_or(l.nodes[i].name.clone(), |o| o.canon.clone())
+                })
+                .unwrap_or_default();
             let m = missing.entry(n.name.clone()).or_default();
             m.0.insert(by);
             if m.1.is_empty() {
-                m.1 = n.tried.clone();
+                for t in &n.tried {
+                    if !m.1.contains(t) {
+                        m.1.push(t.clone());
+                    }
+                }
             }
         }
         for e in &l.version_errors {

@@ -115,6 +115,7 @@ pub struct Ctx<'a> {
     pub library_path: Option<String>,
     pub symbols: bool,
     objs: Mutex<HashMap<String, Option<Arc<Obj>>>>,
+    probes: Mutex<HashMap<String, Option<Arc<Obj>>>>,
 }
 
 /// What the loader for one machine looks like.
@@ -343,6 +344,7 @@ impl<'a> Ctx<'a> {
             library_path,
             symbols,
             objs: Mutex::new(HashMap::new()),
+            probes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -355,6 +357,18 @@ impl<'a> Ctx<'a> {
 
     /// The parsed object at in-root path `p`, if it is a readable ELF file.
     pub fn object(&self, p: &str) -> Option<Arc<Obj>> {
+        // Every entry point probes the same paths: remember each answer.
+        if let Some(o) = self.probes.lock().ok()?.get(p) {
+            return o.clone();
+        }
+        let o = self.object_uncached(p);
+        if let Ok(mut m) = self.probes.lock() {
+            m.insert(p.to_string(), o.clone());
+        }
+        o
+    }
+
+    fn object_uncached(&self, p: &str) -> Option<Arc<Obj>> {
         let f = self.root.file(p)?;
         if let Some(o) = self.objs.lock().ok()?.get(&f.canon) {
             return o.clone();
