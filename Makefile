@@ -43,3 +43,8 @@ lint:
 
 clean:
 	rm -rf dist target
+
+# Check Cargo.lock against the RustSec advisory DB (needs GitHub; see SECURITY.md).
+.PHONY: audit
+audit:
+	@scripts/audit.sh

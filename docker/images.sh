@@ -27,11 +27,12 @@ die() { say "$*"; exit 1; }
 
 # BuildKit needs the buildx plugin with a current client; without it, use the
 # legacy builder explicitly (DOCKER_BUILDKIT=1 in the environment would fail).
+# --force-rm: the legacy builder otherwise keeps the container of a failed step.
 docker_build() {
     if docker buildx version >/dev/null 2>&1; then
         docker build "$@"
     else
-        DOCKER_BUILDKIT=0 docker build "$@" 2> >(grep -v -E 'DEPRECATED: The legacy builder|buildx|BuildKit is currently disabled|environment-variable\.$|^ *$' >&2)
+        DOCKER_BUILDKIT=0 docker build --force-rm "$@" 2> >(grep -v -E 'DEPRECATED: The legacy builder|buildx|BuildKit is currently disabled|environment-variable\.$|^ *$' >&2)
     fi
 }
 
@@ -112,6 +113,9 @@ EOF
     echo "$tag"
 }
 
+# Bump when what rootfs_image puts into an image changes (the excludes below).
+import_rev=1
+
 # rootfs NAME TAG PACKAGES... : debootstrap (cached) and docker import.
 # Extra `docker import --change` lines come from the array `changes`.
 rootfs_image() {
@@ -122,7 +126,7 @@ rootfs_image() {
     "$repo/scripts/rootfs.sh" "$root" "$@"
     # The stamp names the suite and package list; its mtime changes on every rebuild.
     h=$(printf '%s %s %s %s' "$(cat "$root/.dockhand-rootfs-ok")" "$(stat -c %Y "$root/.dockhand-rootfs-ok")" \
-        "${changes[*]}" "$(sha256sum "$here/images.sh" | cut -c1-16)" | sha256sum | cut -c1-16)
+        "${changes[*]}" "$import_rev" | sha256sum | cut -c1-16)
     if [[ $(inputs_of "$tag") != "$h" ]]; then
         say "importing $root as $tag"
         local args=(--change "LABEL dockhand.inputs=$h")

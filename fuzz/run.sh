@@ -52,7 +52,7 @@ for t in $targets; do
     # First corpus dir receives new inputs; the committed seeds are read only.
     cargo +nightly fuzz run --target-dir "$TD" "$t" "$work" "corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" \
-        -timeout="$TIMEOUT" -print_final_stats=1 -close_fd_mask=3 >"$log" 2>&1 || rc=$?
+        -timeout="$TIMEOUT" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     summary+=("$(printf '%-10s %10s execs  cov %6s  corpus %5s files  %s' "$t" "${execs:-?}" "${cov:-?}" \

@@ -22,10 +22,10 @@ die() { say "demo: $*" >&2; exit 1; }
 docker_demo() {
     name=dockhand-demo vol=dockhand-demo-data image=dockhand-example-slim events="" dies=""
     cleanup() {
-        [[ -n $events ]] && kill "$events" 2>/dev/null || true
+        if [[ -n $events ]]; then kill "$events" 2>/dev/null || true; fi
         docker rm -f "$name" >/dev/null 2>&1 || true
         docker volume rm -f "$vol" >/dev/null 2>&1 || true
-        [[ -n $dies ]] && rm -f "$dies"
+        if [[ -n $dies ]]; then rm -f "$dies"; fi
     }
     trap cleanup EXIT
     cleanup
@@ -68,7 +68,7 @@ docker_demo() {
         done < <(docker inspect -f '{{if .State.Health}}{{range .State.Health.Log}}{{.Start}}{{"\t"}}{{json .Output}}{{"\n"}}{{end}}{{end}}' "$name" 2>/dev/null)
         restarts=$(docker inspect -f '{{.RestartCount}}' "$name")
         if ((restarts == 0)); then sleep 0.3; fi
-        (((${EPOCHREALTIME/./} - t0) > 120000000)) && die "no restart after 2 minutes"
+        (((${EPOCHREALTIME/./} - t0) > 120000000)) && die "no restart after 2 minutes (last probe: ${out:-none})"
     done
     local code
     code=$(head -1 "$dies")
@@ -122,7 +122,7 @@ ns_demo() {
 
     start() {
         say "starting: unshare --pid --mount, chroot, runas --chown /data --chown /www --init app -- ready ... -- httpd"
-        unshare --pid --fork --mount --propagation private /bin/sh -c "
+        unshare --pid --fork --kill-child --mount --propagation private /bin/sh -c "
             mount -t proc proc '$root/proc' && exec chroot '$root' /bin/env -i PATH=/usr/local/bin:/bin /usr/local/bin/waitfor --quiet file:///www -- \
               runas --chown /data --chown /www --init app -- \
               sh -c 'date >>/data/boots; echo ok >/www/health; exec ready --when http://127.0.0.1:$port/health \
@@ -160,7 +160,9 @@ ns_demo() {
     [[ $out == healthy:* ]] || die "the service did not become healthy again: $out"
     say "healthy again (probe: $out)"
     say "data intact: $(cat "$root/data/note"); boots: $(wc -l <"$root/data/boots")"
-    kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    # unshare ignores TERM while it waits: stop the namespace's PID 1, as docker stop would.
+    kill -TERM "$(awk '{print $1}' /proc/"$pid"/task/*/children)" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     pid=""
 }
 

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(e) = &plain {
         assert!(e.needed.len() <= 65536 && e.verneed.len() <= 65536 && e.verdef.len() <= 65536);
         assert!(e.symbols.is_none());
-        assert!(e.rpath.is_none() || e.runpath.is_none(), "DT_RPATH must be dropped when DT_RUNPATH is there");
+        assert!(
+            e.rpath.is_none() || e.runpath.is_none(),
+            "DT_RPATH must be dropped when DT_RUNPATH is there"
+        );
         if let Ok(f) = &full {
             assert_eq!(f.needed, e.needed);
             assert_eq!(f.soname, e.soname);

@@ -28,13 +28,17 @@ fn dechunk(input: &[u8], step: usize) -> (Result<bool, String>, Vec<u8>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, data)) = data.split_first() else { return };
+    let Some((&step, data)) = data.split_first() else {
+        return;
+    };
     let step = step as usize % 64 + 1;
 
     // Flag parsers (their text comes from the Dockerfile, still never panic).
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(r) = parse_status(s) {
-            assert!(r.iter().all(|&(lo, hi)| (100..=599).contains(&lo) && lo <= hi && hi <= 599));
+            assert!(r
+                .iter()
+                .all(|&(lo, hi)| (100..=599).contains(&lo) && lo <= hi && hi <= 599));
             let _ = status_ok(200, &r);
         }
         if check_header(s).is_ok() {

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             for hw in [HWCAPS, &[][..]] {
                 if let Some(v) = cache.lookup(&e.key, flags, hw) {
                     assert!(
-                        cache.entries.iter().any(|x| x.key == e.key && x.value == v && x.flags == flags),
+                        cache
+                            .entries
+                            .iter()
+                            .any(|x| x.key == e.key && x.value == v && x.flags == flags),
                         "{v:?} is not an entry for {:?}",
                         e.key
                     );

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
     assert!(text.len() < 1024, "{} bytes", text.len());
     if verdict.is_ok() {
-        assert!(matches!(data.first(), Some(b'R' | b'v' | b'E')), "{data:?} judged up");
+        assert!(
+            matches!(data.first(), Some(b'R' | b'v' | b'E')),
+            "{data:?} judged up"
+        );
         assert!(data.len() >= 5);
     }
 });

@@ -9,7 +9,9 @@ use dockhand::check::redis::judge_redis;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flag, bytes)) = data.split_first() else { return };
+    let Some((&flag, bytes)) = data.split_first() else {
+        return;
+    };
     let auth = flag & 1 == 1;
     let verdict = judge_redis(bytes, auth);
     let text = match &verdict {

@@ -20,11 +20,18 @@ fuzz_target!(|data: &[u8]| {
         Target::Http(u) => {
             assert!(!u.host.is_empty(), "{s:?} -> {t:?}");
             assert!(u.path.starts_with('/'), "{s:?} -> {t:?}");
-            assert!(!u.path.chars().any(|c| c.is_control() || c == ' '), "{s:?} -> {t:?}");
+            assert!(
+                !u.path.chars().any(|c| c.is_control() || c == ' '),
+                "{s:?} -> {t:?}"
+            );
             // The request head must be exactly one request: the only CRLFs are ours.
             let r = request(u, &[]);
             let text = String::from_utf8_lossy(&r);
-            assert_eq!(text.lines().next().map(|l| l.matches(' ').count()), Some(2), "{text:?}");
+            assert_eq!(
+                text.lines().next().map(|l| l.matches(' ').count()),
+                Some(2),
+                "{text:?}"
+            );
             assert!(!u.host_header().contains(['\r', '\n']), "{s:?}");
         }
         Target::Unix { path } | Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),

@@ -23,7 +23,12 @@ fuzz_target!(|data: &[u8]| {
     }
     for e in parse_group(&group) {
         assert!(e.gid <= MAX_ID, "{e:?}");
-        assert!(e.members.iter().all(|m| !m.is_empty() && !m.contains([',', ':', '\n'])), "{e:?}");
+        assert!(
+            e.members
+                .iter()
+                .all(|m| !m.is_empty() && !m.contains([',', ':', '\n'])),
+            "{e:?}"
+        );
     }
 
     let Ok((user, grp)) = split_spec(&spec) else {
@@ -36,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(t.groups.iter().all(|g| g.0 <= MAX_ID), "{spec:?} -> {t:?}");
         assert!(!t.home.is_empty(), "{spec:?} -> {t:?}");
         if grp.is_some() {
-            assert_eq!(t.groups, vec![t.gid], "{spec:?}: an explicit group must be the only group");
+            assert_eq!(
+                t.groups,
+                vec![t.gid],
+                "{spec:?}: an explicit group must be the only group"
+            );
         }
         if t.name.is_none() && grp.is_none() {
             // A uid that passwd does not know: gid = uid, no supplementary groups.
@@ -44,13 +53,19 @@ fuzz_target!(|data: &[u8]| {
             assert!(t.groups.is_empty(), "{spec:?} -> {t:?}");
         }
         if let Some(n) = &t.name {
-            assert!(pw.iter().any(|e| &e.name == n && e.uid == t.uid.0), "{spec:?} -> {t:?}");
+            assert!(
+                pw.iter().any(|e| &e.name == n && e.uid == t.uid.0),
+                "{spec:?} -> {t:?}"
+            );
         }
     }
     // Without any files, only numbers resolve.
     let bare = Db::from_text(None, None);
     if let Ok(t) = bare.resolve(&spec) {
-        assert!(user.bytes().all(|b| b.is_ascii_digit()), "{spec:?} resolved without /etc/passwd");
+        assert!(
+            user.bytes().all(|b| b.is_ascii_digit()),
+            "{spec:?} resolved without /etc/passwd"
+        );
         assert!(t.name.is_none());
     }
 });

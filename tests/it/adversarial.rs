@@ -80,7 +80,10 @@ fn clean_exit(o: &Output, allowed: &[i32], what: &str) -> i32 {
     let c = code(o);
     let all = format!("{}{}", stdout(o), stderr(o));
     assert!(!all.contains("panicked"), "{what}: panicked: {all}");
-    assert!(allowed.contains(&c), "{what}: exit {c}, want one of {allowed:?}: {all}");
+    assert!(
+        allowed.contains(&c),
+        "{what}: exit {c}, want one of {allowed:?}: {all}"
+    );
     if c != 0 {
         assert!(!all.trim().is_empty(), "{what}: exit {c} without a message");
     }
@@ -99,13 +102,21 @@ fn printable(text: &str, what: &str) {
 /// Peak RSS in KiB of `cmd` (GNU time), run bounded by `limit`.
 fn peak_rss(test: &str, cmd: &[&str], limit: Duration) -> Option<(Output, u64)> {
     if !Path::new("/usr/bin/time").is_file() {
-        skip(test, "needs /usr/bin/time (Debian package time; scripts/setup.sh installs it)");
+        skip(
+            test,
+            "needs /usr/bin/time (Debian package time; scripts/setup.sh installs it)",
+        );
         return None;
     }
     let dir = TempDir::new("adv-rss");
     let f = dir.join("rss");
     let (o, _) = run_bounded(
-        Command::new("/usr/bin/time").arg("-f").arg("%M").arg("-o").arg(&f).args(cmd),
+        Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&f)
+            .args(cmd),
         limit,
     );
     let text = std::fs::read_to_string(&f).unwrap();
@@ -159,7 +170,10 @@ fn have_gcc(test: &str) -> bool {
     if have("gcc", &["--version"]) {
         return true;
     }
-    skip(test, "needs gcc (Debian package gcc; scripts/setup.sh installs it)");
+    skip(
+        test,
+        "needs gcc (Debian package gcc; scripts/setup.sh installs it)",
+    );
     false
 }
 
@@ -207,11 +221,19 @@ impl Elf64 {
     }
     /// File offsets of the program headers.
     fn phdrs(&self) -> Vec<usize> {
-        let (off, size, n) = (self.u64(32) as usize, self.u16(54) as usize, self.u16(56) as usize);
+        let (off, size, n) = (
+            self.u64(32) as usize,
+            self.u16(54) as usize,
+            self.u16(56) as usize,
+        );
         (0..n).map(|i| off + i * size).collect()
     }
     fn phdr(&self, kind: u32) -> usize {
-        *self.phdrs().iter().find(|&&p| self.u32(p) == kind).expect("program header")
+        *self
+            .phdrs()
+            .iter()
+            .find(|&&p| self.u32(p) == kind)
+            .expect("program header")
     }
     fn vaddr_to_off(&self, va: u64) -> usize {
         for p in self.phdrs() {
@@ -239,10 +261,16 @@ impl Elf64 {
         self.dyns().into_iter().find(|&e| self.u64(e) == tag)
     }
     fn dyn_val(&self, tag: u64) -> u64 {
-        self.u64(self.dyn_entry(tag).unwrap_or_else(|| panic!("no dynamic tag {tag:#x}")) + 8)
+        self.u64(
+            self.dyn_entry(tag)
+                .unwrap_or_else(|| panic!("no dynamic tag {tag:#x}"))
+                + 8,
+        )
     }
     fn set_dyn(&mut self, tag: u64, v: u64) {
-        let e = self.dyn_entry(tag).unwrap_or_else(|| panic!("no dynamic tag {tag:#x}"));
+        let e = self
+            .dyn_entry(tag)
+            .unwrap_or_else(|| panic!("no dynamic tag {tag:#x}"));
         self.set64(e + 8, v);
     }
     /// File offset of the dynamic string `tag` names (DT_NEEDED, DT_SONAME, ...).
@@ -264,11 +292,20 @@ impl Elf64 {
 fn build_elves(dir: &Path) {
     std::fs::write(dir.join("b.c"), "int b(void) { return 1; }\n").unwrap();
     std::fs::write(dir.join("a.c"), "int b(void); int a(void) { return b(); }\n").unwrap();
-    std::fs::write(dir.join("v.c"), "#include <stdio.h>\nint v(void) { return puts(\"v\"); }\n").unwrap();
+    std::fs::write(
+        dir.join("v.c"),
+        "#include <stdio.h>\nint v(void) { return puts(\"v\"); }\n",
+    )
+    .unwrap();
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     let common = ["-shared", "-fPIC", "-nostdlib", "-Wl,--disable-new-dtags"];
     let mut args: Vec<String> = common.iter().map(|s| s.to_string()).collect();
-    args.extend(["-Wl,-soname,libb.so.1".into(), "-o".into(), p("libb.so.1"), p("b.c")]);
+    args.extend([
+        "-Wl,-soname,libb.so.1".into(),
+        "-o".into(),
+        p("libb.so.1"),
+        p("b.c"),
+    ]);
     gcc(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let mut args: Vec<String> = common.iter().map(|s| s.to_string()).collect();
     args.extend([
@@ -280,7 +317,14 @@ fn build_elves(dir: &Path) {
         p("libb.so.1"),
     ]);
     gcc(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    gcc(&["-shared", "-fPIC", "-Wl,-soname,libv.so.1", "-o", &p("libv.so.1"), &p("v.c")]);
+    gcc(&[
+        "-shared",
+        "-fPIC",
+        "-Wl,-soname,libv.so.1",
+        "-o",
+        &p("libv.so.1"),
+        &p("v.c"),
+    ]);
 }
 
 /// ldcheck --root ROOT ARGS..., bounded.
@@ -410,7 +454,9 @@ fn corrupt_elf_files_never_crash_or_hang() {
                 }
             }
         }),
-        ("strtab-unmapped", false, |e| e.set_dyn(DT_STRTAB, 0xffff_ffff_ffff_0000)),
+        ("strtab-unmapped", false, |e| {
+            e.set_dyn(DT_STRTAB, 0xffff_ffff_ffff_0000)
+        }),
         ("strsz-huge", false, |e| e.set_dyn(DT_STRSZ, u64::MAX)),
         ("strsz-tiny", false, |e| e.set_dyn(DT_STRSZ, 3)),
         ("needed-past-strtab", false, |e| e.set_dyn(DT_NEEDED, 0xffff_fff0)),
@@ -443,8 +489,12 @@ fn corrupt_elf_files_never_crash_or_hang() {
             let o = e.vaddr_to_off(e.dyn_val(DT_VERNEED));
             e.set32(o + 8, u32::MAX);
         }),
-        ("verneed-unmapped", true, |e| e.set_dyn(DT_VERNEED, 0x7fff_ffff_0000)),
-        ("symtab-unmapped", true, |e| e.set_dyn(DT_SYMTAB, 0x7fff_ffff_0000)),
+        ("verneed-unmapped", true, |e| {
+            e.set_dyn(DT_VERNEED, 0x7fff_ffff_0000)
+        }),
+        ("symtab-unmapped", true, |e| {
+            e.set_dyn(DT_SYMTAB, 0x7fff_ffff_0000)
+        }),
         ("hash-huge", true, |e| {
             // DT_HASH or DT_GNU_HASH with absurd bucket and chain counts.
             if let Some(h) = e.dyn_entry(DT_HASH) {
@@ -516,13 +566,19 @@ fn corrupt_ld_so_cache_never_crashes() {
     // liba.so.1 without its $ORIGIN rpath reaching libb: put it elsewhere.
     std::fs::copy(work.join("liba.so.1"), root.join("app/liba.so.1")).unwrap();
     std::fs::write(root.join("etc/ld.so.conf"), "/opt/lib\n").unwrap();
-    let o = run(Command::new("/sbin/ldconfig")
-        .arg("-r")
-        .arg(root.path())
-        .args(["-X", "-C", "/etc/ld.so.cache", "-f", "/etc/ld.so.conf"]));
+    let o = run(Command::new("/sbin/ldconfig").arg("-r").arg(root.path()).args([
+        "-X",
+        "-C",
+        "/etc/ld.so.cache",
+        "-f",
+        "/etc/ld.so.conf",
+    ]));
     assert!(o.status.success(), "ldconfig: {}", stderr(&o));
     let good = std::fs::read(root.join("etc/ld.so.cache")).unwrap();
-    assert!(good.starts_with(b"glibc-ld.so.cache1.1"), "unexpected cache format");
+    assert!(
+        good.starts_with(b"glibc-ld.so.cache1.1"),
+        "unexpected cache format"
+    );
 
     // The real cache works: found through it.
     let o = ldcheck(root.path(), &["--format", "tree", "/app"]);
@@ -584,12 +640,15 @@ fn corrupt_ld_so_cache_never_crashes() {
     }
     for (name, bytes) in variants {
         std::fs::write(root.join("etc/ld.so.cache"), &bytes).unwrap();
-        let o = ldcheck(root.path(), &["--format", "json", "/app"]);
+        let o = ldcheck(root.path(), &["--format", "tree", "/app"]);
         let c = clean_exit(&o, &[0, 1], name);
-        // Not found through a broken cache is fine; a wrong path is not.
-        if c == 0 {
-            assert!(!stdout(&o).contains("\"missing\": [{"), "{name}: {}", stdout(&o));
-        }
+        // Not found through a broken cache is fine; found at a wrong path is not.
+        let want = if c == 0 {
+            "libb.so.1 => /opt/lib/libb.so.1 ["
+        } else {
+            "libb.so.1 => not found"
+        };
+        assert!(stdout(&o).contains(want), "{name}: exit {c}: {}", stdout(&o));
     }
     // The cache itself replaced by a symlink loop and by a directory.
     std::fs::remove_file(root.join("etc/ld.so.cache")).unwrap();
@@ -627,6 +686,103 @@ fn symlink_loops_in_the_audited_tree() {
     assert!(stdout(&o).contains("\"files\": 2"), "{}", stdout(&o));
 }
 
+/// ldcheck never runs anything from the audited tree (ldd does: it runs the
+/// program's PT_INTERP). A program whose interpreter is a script that leaves
+/// a marker, audited with and without --root: no marker.
+#[test]
+fn nothing_in_the_audited_tree_is_executed() {
+    if !have_gcc("nothing_executed") {
+        return;
+    }
+    let root = TempDir::new("adv-noexec");
+    let work = TempDir::new("adv-noexec-src");
+    std::fs::write(work.join("m.c"), "int main(void) { return 0; }\n").unwrap();
+    let exe = work.join("m");
+    gcc(&["-o", exe.to_str().unwrap(), work.join("m.c").to_str().unwrap()]);
+    let mut e = Elf64(std::fs::read(&exe).unwrap());
+    // PT_INTERP (type 3) rewritten in place to a script path of the same length.
+    let pi = e.phdr(3);
+    let (off, len) = (e.u64(pi + 8) as usize, e.u64(pi + 32) as usize - 1);
+    let marker = root.join("ran");
+    let mut script = format!("/tmp/dh-adv-{}", std::process::id());
+    assert!(script.len() < len, "interpreter path too short to rewrite");
+    while script.len() < len {
+        script.push('x');
+    }
+    std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    e.0[off..off + len].copy_from_slice(script.as_bytes());
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::create_dir_all(root.join(&script[1..]).parent().unwrap()).unwrap();
+    std::fs::copy(&script, root.join(&script[1..])).unwrap();
+    let prog = root.join("app/prog");
+    std::fs::write(&prog, &e.0).unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The trap works: running the interpreter as ldd would leaves the marker.
+    let o = run(Command::new(&script).arg("--verify").arg(&prog));
+    assert!(
+        o.status.success() && marker.exists(),
+        "the trap did not fire: {}",
+        stderr(&o)
+    );
+    std::fs::remove_file(&marker).unwrap();
+    let o = run_bounded(
+        Command::new(bin("ldcheck")).args(["--format", "json"]).arg(&prog),
+        Duration::from_secs(60),
+    )
+    .0;
+    clean_exit(&o, &[0, 1], "host view");
+    let o = ldcheck(
+        root.path(),
+        &["--format", "json", "--each-file", "--symbols", "/app"],
+    );
+    clean_exit(&o, &[0, 1], "root view");
+    let _ = std::fs::remove_file(&script);
+    assert!(!marker.exists(), "ldcheck ran the program's interpreter");
+}
+
+/// A library symlink in the audited image that points out of it (absolute,
+/// or with enough `..` to climb past the root) at a real library on the
+/// host: as in a chroot, it resolves inside the root, so the library is
+/// missing, and nothing outside the image is read.
+#[test]
+fn library_links_out_of_the_root_are_not_followed_out() {
+    if !have_gcc("links_out_of_root") {
+        return;
+    }
+    let root = TempDir::new("adv-escape");
+    let host = TempDir::new("adv-escape-host");
+    build_elves(host.path());
+    let hostlib = host.join("libb.so.1");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::copy(host.join("liba.so.1"), root.join("app/liba.so.1")).unwrap();
+    let climb = format!("{}{}", "../".repeat(40), hostlib.display());
+    for target in [hostlib.to_str().unwrap(), &climb] {
+        let link = root.join("app/libb.so.1");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let o = ldcheck(root.path(), &["--format", "json", "/app"]);
+        assert_eq!(
+            clean_exit(&o, &[0, 1], target),
+            1,
+            "found outside the root: {}",
+            stdout(&o)
+        );
+        assert!(stdout(&o).contains("\"soname\": \"libb.so.1\""), "{}", stdout(&o));
+        assert!(
+            !stdout(&o).contains(host.path().to_str().unwrap()),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // The same link target inside the root is followed.
+    let inner = root.join(&hostlib.to_str().unwrap()[1..]);
+    std::fs::create_dir_all(inner.parent().unwrap()).unwrap();
+    std::fs::copy(&hostlib, &inner).unwrap();
+    let o = ldcheck(root.path(), &["--format", "json", "/app"]);
+    assert_eq!(clean_exit(&o, &[0, 1], "inside"), 0, "{}", stdout(&o));
+}
+
 // ------------------------------------------------------------ runas: passwd
 
 /// runas in a busybox chroot with this passwd and group; not in namespaces
@@ -658,7 +814,10 @@ fn hostile_passwd_and_group() {
     passwd.push('\n');
     passwd.push_str(&":".repeat(100_000));
     passwd.push('\n');
-    passwd.push_str(&format!("long:x:1500:1500:{}:/home/long:/bin/sh\n", "g".repeat(200_000)));
+    passwd.push_str(&format!(
+        "long:x:1500:1500:{}:/home/long:/bin/sh\n",
+        "g".repeat(200_000)
+    ));
     passwd.push_str("missing:x:1600\n");
     passwd.push_str("nogid:x:1601::::\n");
     passwd.push_str("neg:x:-1:-1::/:/bin/sh\n");
@@ -702,7 +861,18 @@ fn hostile_passwd_and_group() {
 
     // Malformed entries are not users; ids out of range are refused; never
     // run as something else (uid 0 in particular).
-    for user in ["missing", "nogid", "neg", "huge", "big", "+", "-app", "4294967295", "2147483648", ""] {
+    for user in [
+        "missing",
+        "nogid",
+        "neg",
+        "huge",
+        "big",
+        "+",
+        "-app",
+        "4294967295",
+        "2147483648",
+        "",
+    ] {
         let o = runas_in(root.path(), &[user, "id", "-u"]);
         let c = clean_exit(&o, &[1, 2], user);
         assert_ne!(c, 0);
@@ -756,11 +926,18 @@ fn passwd_not_utf8_or_too_big() {
     // /etc/passwd as a link to an endless device: the read is bounded.
     std::fs::remove_file(root.join("etc/passwd")).unwrap();
     std::fs::create_dir_all(root.join("dev")).unwrap();
-    let o = run(Command::new("mknod").arg(root.join("dev/zero")).args(["c", "1", "5"]));
+    let o = run(Command::new("mknod")
+        .arg(root.join("dev/zero"))
+        .args(["c", "1", "5"]));
     assert!(o.status.success(), "mknod: {}", stderr(&o));
     std::os::unix::fs::symlink("/dev/zero", root.join("etc/passwd")).unwrap();
     let o = runas_in(root.path(), &["app", "id", "-u"]);
-    assert_eq!(clean_exit(&o, &[1, 2], "passwd -> /dev/zero"), 1, "{}", stderr(&o));
+    assert_eq!(
+        clean_exit(&o, &[1, 2], "passwd -> /dev/zero"),
+        1,
+        "{}",
+        stderr(&o)
+    );
     assert!(stdout(&o).is_empty());
 }
 
@@ -858,11 +1035,21 @@ fn chown_of_a_3000_deep_tree_with_few_fds() {
     );
     let c = clean_exit(&o, &[0, 1], "deep tree");
     // Count the levels that changed (find walks it fine from the host).
-    let f = run(Command::new("find").arg(root.join("data")).args(["-user", "1000"]));
+    let f = run(Command::new("find")
+        .arg(root.join("data"))
+        .args(["-user", "1000"]));
     let changed = stdout(&f).lines().count();
-    eprintln!("3000-deep tree, 64 fds: exit {c}, {changed} changed; {}", stderr(&o).trim());
+    eprintln!(
+        "3000-deep tree, 64 fds: exit {c}, {changed} changed; {}",
+        stderr(&o).trim()
+    );
     if c == 0 {
-        assert_eq!(changed, depth + 2, "exit 0 but not every level changed: {}", stderr(&o));
+        assert_eq!(
+            changed,
+            depth + 2,
+            "exit 0 but not every level changed: {}",
+            stderr(&o)
+        );
     } else {
         assert!(stderr(&o).lines().count() <= 30, "{}", stderr(&o));
     }
@@ -894,7 +1081,15 @@ fn chown_of_a_million_entry_directory_in_bounded_memory() {
         name.pop();
     }
     let root_s = root.path().to_str().unwrap();
-    let cmd = ["chroot", root_s, "/usr/local/bin/runas", "--chown", "/data", "app", "true"];
+    let cmd = [
+        "chroot",
+        root_s,
+        "/usr/local/bin/runas",
+        "--chown",
+        "/data",
+        "app",
+        "true",
+    ];
     let Some((o, kib)) = peak_rss("chown_million", &cmd, Duration::from_secs(300)) else {
         return;
     };
@@ -924,7 +1119,8 @@ fn endless_headers_are_cut_at_the_head_limit() {
         if s.write_all(b"HTTP/1.1 200 OK\r\n").is_err() {
             return;
         }
-        let line = b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(64);
+        let line =
+            b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(64);
         while s.write_all(&line).is_ok() {}
     });
     let url = format!("http://127.0.0.1:{port}/");
@@ -966,9 +1162,15 @@ fn garbage_responses_are_unhealthy_on_one_printable_line() {
     let replies: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", garbage()),
         ("tls alert", b"\x15\x03\x01\x00\x02\x02\x46".to_vec()),
-        ("escape in status", b"HTTP/1.1 2\x1b]0;pwned\x07 OK\r\n\r\n".to_vec()),
+        (
+            "escape in status",
+            b"HTTP/1.1 2\x1b]0;pwned\x07 OK\r\n\r\n".to_vec(),
+        ),
         ("escape in header", b"HTTP/1.1 200 OK\r\n\x1b[2J\r\n\r\n".to_vec()),
-        ("nul in head", b"HTTP/1.1 200 OK\r\nA: \0\0\r\nContent-Length: x\r\n\r\n".to_vec()),
+        (
+            "nul in head",
+            b"HTTP/1.1 200 OK\r\nA: \0\0\r\nContent-Length: x\r\n\r\n".to_vec(),
+        ),
         (
             "overflowing length",
             b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec(),
@@ -977,7 +1179,10 @@ fn garbage_responses_are_unhealthy_on_one_printable_line() {
             "conflicting lengths",
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(),
         ),
-        ("negative length", b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n".to_vec()),
+        (
+            "negative length",
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        ),
         ("not http", b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n".to_vec()),
         ("status 0", b"HTTP/1.1 000 Zero\r\n\r\n".to_vec()),
     ];
@@ -999,14 +1204,26 @@ fn garbage_responses_are_unhealthy_on_one_printable_line() {
     // A chunk size too big for any body, and an endless chunk extension,
     // when the body is read.
     for (what, reply) in [
-        ("chunk 2^64", &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n"[..]),
-        ("chunk no digits", &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"[..]),
+        (
+            "chunk 2^64",
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n"[..],
+        ),
+        (
+            "chunk no digits",
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"[..],
+        ),
     ] {
         let port = server(move |s| {
             let _ = s.write_all(reply);
         });
         let (o, _) = hc(
-            &["--timeout", "3s", "--body-contains", "ok", &format!("http://127.0.0.1:{port}/")],
+            &[
+                "--timeout",
+                "3s",
+                "--body-contains",
+                "ok",
+                &format!("http://127.0.0.1:{port}/"),
+            ],
             Duration::from_secs(20),
         );
         assert_eq!(clean_exit(&o, &[1], what), 1);
@@ -1020,7 +1237,14 @@ fn garbage_responses_are_unhealthy_on_one_printable_line() {
     let url = format!("http://127.0.0.1:{port}/");
     let Some((o, kib)) = peak_rss(
         "endless_chunk_extension",
-        &[bin("healthcheck").to_str().unwrap(), "--timeout", "2s", "--body-contains", "ok", &url],
+        &[
+            bin("healthcheck").to_str().unwrap(),
+            "--timeout",
+            "2s",
+            "--body-contains",
+            "ok",
+            &url,
+        ],
         Duration::from_secs(30),
     ) else {
         return;
@@ -1081,7 +1305,10 @@ fn garbage_from_postgres_and_redis_ports_is_never_up() {
             let junk = [b'A'; 65536];
             while s.write_all(&junk).is_ok() {}
         });
-        targets.push((format!("{scheme} endless"), format!("{scheme}://127.0.0.1:{port}")));
+        targets.push((
+            format!("{scheme} endless"),
+            format!("{scheme}://127.0.0.1:{port}"),
+        ));
     }
     let dir = TempDir::new("adv-waitfor");
     let marker = dir.join("ran");
@@ -1119,4 +1346,142 @@ fn garbage_from_postgres_and_redis_ports_is_never_up() {
     };
     assert_eq!(clean_exit(&o, &[124], "all garbage"), 124);
     assert!(kib < 16 * 1024, "peak RSS {kib} KiB");
+}
+
+// ------------------------------------------------ fuzz inputs, replayed for real
+
+/// The inputs of fuzz target `t`: the committed seeds (fuzz/corpus/t) and the
+/// crash regressions (tests/fixtures/fuzz/t, where every input that ever
+/// crashed a fuzz target is kept); with DOCKHAND_REPLAY_WORK set, also the
+/// working corpus of the last `make fuzz`.
+fn fuzz_inputs(t: &str) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut dirs = vec![
+        repo().join("fuzz/corpus").join(t),
+        repo().join("tests/fixtures/fuzz").join(t),
+    ];
+    // DOCKHAND_REPLAY_WORK=1: also the working corpus `make fuzz` grew (fuzz/target/corpus).
+    if std::env::var_os("DOCKHAND_REPLAY_WORK").is_some() {
+        dirs.push(repo().join("fuzz/target/corpus").join(t));
+    }
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            if e.file_type().map(|f| f.is_file()).unwrap_or(false)
+                && !e.file_name().to_string_lossy().ends_with(".md")
+            {
+                v.push((e.path().display().to_string(), std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Every seed and crash input of the byte-level fuzz targets, fed to the real
+/// binaries the way they meet such bytes: ELF files and ld.so.caches to
+/// ldcheck in a --root tree, HTTP replies to healthcheck, PostgreSQL and
+/// Redis replies to waitfor. Each ends with a clean exit status, printable
+/// output, within its bound.
+#[test]
+fn fuzz_inputs_replayed_against_the_binaries() {
+    let elves = fuzz_inputs("elf");
+    assert!(!elves.is_empty(), "no seeds in fuzz/corpus/elf");
+    let root = TempDir::new("adv-replay");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    for (i, (_, bytes)) in elves.iter().enumerate() {
+        std::fs::write(root.join(format!("app/elf{i}.so")), bytes).unwrap();
+    }
+    let o = ldcheck(root.path(), &["--symbols", "--each-file", "/app"]);
+    clean_exit(&o, &[0, 1, 2], "elf inputs");
+    for (name, bytes) in fuzz_inputs("ldcache") {
+        std::fs::write(root.join("etc/ld.so.cache"), &bytes).unwrap();
+        let o = ldcheck(root.path(), &["--format", "json", "/app"]);
+        clean_exit(&o, &[0, 1], &name);
+    }
+
+    for (name, bytes) in fuzz_inputs("http") {
+        let Some((_, reply)) = bytes.split_first() else {
+            continue;
+        };
+        let reply = reply.to_vec();
+        let port = server(move |s| {
+            let _ = s.write_all(&reply);
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        let (o, _) = hc(
+            &["--timeout", "2s", "--body-contains", "hello", &url],
+            Duration::from_secs(20),
+        );
+        clean_exit(&o, &[0, 1], &name);
+        printable(&stdout(&o), &name);
+        assert_eq!(stdout(&o).lines().count(), 1, "{name}: {}", stdout(&o));
+    }
+
+    let mut targets = Vec::new();
+    for (name, bytes) in fuzz_inputs("postgres") {
+        let port = server(move |s| {
+            let _ = s.write_all(&bytes);
+        });
+        targets.push((name, format!("postgres://127.0.0.1:{port}")));
+    }
+    for (name, bytes) in fuzz_inputs("redis") {
+        let Some((&flag, reply)) = bytes.split_first() else {
+            continue;
+        };
+        let reply = reply.to_vec();
+        let port = server(move |s| {
+            let _ = s.write_all(&reply);
+        });
+        let auth = if flag & 1 == 1 { ":pw@" } else { "" };
+        targets.push((name, format!("redis://{auth}127.0.0.1:{port}")));
+    }
+    for (name, t) in targets {
+        let (o, _) = waitfor(
+            &["--timeout", "600ms", "--attempt-timeout", "300ms", &t],
+            Duration::from_secs(20),
+        );
+        clean_exit(&o, &[0, 124], &name);
+        printable(&stderr(&o), &name);
+    }
+}
+
+/// The users fuzz inputs (passwd NUL group NUL spec) replayed with runas in
+/// a chroot: a clean exit status and, when it ran the command, the ids
+/// runas promised.
+#[test]
+fn fuzz_users_inputs_replayed_with_runas() {
+    if !need_root("fuzz_users_replay") {
+        return;
+    }
+    let inputs = fuzz_inputs("users");
+    assert!(!inputs.is_empty(), "no seeds in fuzz/corpus/users");
+    for (name, bytes) in inputs {
+        let mut parts = bytes.splitn(3, |&b| b == 0);
+        let passwd = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let group = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        // An argument cannot hold a NUL: the spec ends at the first one.
+        let spec = parts
+            .next()
+            .unwrap_or_default()
+            .split(|&b| b == 0)
+            .next()
+            .unwrap_or_default();
+        let spec = String::from_utf8_lossy(spec).into_owned();
+        let Some(root) = busybox_root("fuzz_users_replay", &passwd, &group) else {
+            return;
+        };
+        let o = runas_in(root.path(), &[&spec, "id", "-u"]);
+        let c = clean_exit(&o, &[0, 1, 2], &name);
+        if c == 0 {
+            let uid: u64 = stdout(&o)
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: {}", stdout(&o)));
+            assert!(uid <= i32::MAX as u64, "{name}: uid {uid}");
+        } else {
+            assert!(stdout(&o).is_empty(), "{name}: ran the command anyway");
+        }
+    }
 }

@@ -442,7 +442,7 @@ fn scratch_image_runas_chowns_volume_and_drops_to_999() {
     let top = docker_ok(&["top", &name, "-o", "pid,uid,gid,comm"]);
     assert!(
         top.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>()[1..] == ["999", "999", "waitfor"]),
+            .any(|l| l.split_whitespace().skip(1).eq(["999", "999", "waitfor"])),
         "docker top: {top}"
     );
 
@@ -640,7 +640,7 @@ fn arbitrary_uid_runas_execs_without_dropping() {
     }
     let image = busybox_image();
     let name = unique("anyuid");
-    let _clean = Cleanup::containers(&[name.clone()]);
+    let _clean = Cleanup::containers(std::slice::from_ref(&name));
     // The ENTRYPOINT of a real image (runas --chown ... app --), run the way
     // OpenShift runs it: as an arbitrary uid with gid 0.
     let o = docker(&[
@@ -719,7 +719,7 @@ fn read_only_root_with_tmpfs_tmp_keeps_healthcheck_state() {
     }
     let image = busybox_image();
     let name = unique("readonly");
-    let _clean = Cleanup::containers(&[name.clone()]);
+    let _clean = Cleanup::containers(std::slice::from_ref(&name));
     docker_ok(&[
         "run",
         "-d",

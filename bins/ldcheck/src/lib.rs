@@ -153,7 +153,7 @@ fn threads() -> usize {
 /// the order. Small inputs stay on this thread: starting threads would cost
 /// more than it saves.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() < 64 {
+    if items.len() < 512 {
         return items.iter().map(f).collect();
     }
     let next = AtomicUsize::new(0);
@@ -283,4 +283,63 @@ fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Obj, String
         id: (m.dev(), m.ino()),
         elf: e,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch_machine(src: &str, dst: &std::path::Path, machine: u16) -> bool {
+        let Ok(mut d) = std::fs::read(src) else {
+            return false;
+        };
+        d[18..20].copy_from_slice(&machine.to_le_bytes());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::write(dst, d).unwrap();
+        true
+    }
+
+    /// An aarch64 image is judged with the aarch64 directories: host
+    /// binaries with e_machine set to EM_AARCH64 stand in for arm64 ones.
+    #[test]
+    fn aarch64_tree_uses_aarch64_directories() {
+        let t = std::env::temp_dir().join(format!("ldcheck-arm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        let ok = patch_machine("/bin/true", &t.join("app/true"), elf::EM_AARCH64)
+            && patch_machine("/lib/x86_64-linux-gnu/libc.so.6", &t.join("lib/aarch64-linux-gnu/libc.so.6"), elf::EM_AARCH64)
+            && patch_machine("/lib64/ld-linux-x86-64.so.2", &t.join("lib64/ld-linux-x86-64.so.2"), elf::EM_AARCH64)
+            // An x86_64 libc in the x86_64 directory must not be taken.
+            && patch_machine("/lib/x86_64-linux-gnu/libc.so.6", &t.join("lib/x86_64-linux-gnu/libc.so.6"), elf::EM_X86_64);
+        if !ok {
+            eprintln!("SKIPPED: needs the host's /bin/true and glibc");
+            return;
+        }
+        let opts = Options {
+            root: t.clone(),
+            ..Options::default()
+        };
+        let r = check(&opts, &["/app".to_string()]).unwrap();
+        assert!(r.ok, "{}", report::render(&r, report::Format::Tree));
+        let e = &r.entries[0];
+        let libc = e.libraries.iter().find(|l| l.soname == "libc.so.6").unwrap();
+        assert_eq!(libc.path.as_deref(), Some("/lib/aarch64-linux-gnu/libc.so.6"));
+        assert_eq!(libc.found_by, "default");
+        // Without the aarch64 libc, the x86_64 one is skipped: missing.
+        std::fs::remove_file(t.join("lib/aarch64-linux-gnu/libc.so.6")).unwrap();
+        let r = check(&opts, &["/app".to_string()]).unwrap();
+        assert_eq!(r.missing.len(), 1, "{}", report::render(&r, report::Format::Text));
+        assert_eq!(r.missing[0].soname, "libc.so.6");
+        assert_eq!(
+            r.missing[0].package.as_deref(),
+            None,
+            "no os-release, no codename"
+        );
+        let j = report::render(&r, report::Format::Json);
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["missing"][0]["needed_by"][0], "/app/true");
+        assert_eq!(v["files"], 1, "only /app was walked");
+        assert!(v["version_errors"].as_array().unwrap().is_empty());
+        assert!(v["runtime_provided"].as_array().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&t);
+    }
 }
