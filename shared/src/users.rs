@@ -177,7 +177,11 @@ fn names<T>(items: &[T], name: fn(&T) -> &str) -> String {
     const SHOWN: usize = 12;
     // Each name bounded and without control characters: the message stays one short line.
     let short = |n: &str| -> String {
-        let mut t: String = n.chars().take(32).map(|c| if c.is_control() { '?' } else { c }).collect();
+        let mut t: String = n
+            .chars()
+            .take(32)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         if n.chars().count() > 32 {
             t.push_str("...");
         }

@@ -486,6 +486,32 @@ fn already_the_target_only_execs() {
 }
 
 #[test]
+fn an_arbitrary_uid_unknown_to_passwd_only_execs() {
+    // docker run --user 12345 / OpenShift: the platform picked the uid.
+    let Some(root) = chroot("arbitrary_uid") else {
+        return;
+    };
+    touch(&root.join("data/f"));
+    let mut c = Command::new("chroot");
+    c.args(["--userspec=12345:0", "--groups=0"])
+        .arg(root.path())
+        .args(["/usr/local/bin/runas", "--chown", "/data", "app", "id", "-u"])
+        .env_clear()
+        .env("PATH", HOST_PATH);
+    let o = run(&mut c);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert_eq!(stdout(&o).trim(), "12345");
+    assert_eq!(
+        err.matches("running as uid 12345, which /etc/passwd does not list")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(owner(&root.join("data/f")), (0, 0), "nothing is chowned");
+}
+
+#[test]
 fn without_privileges_it_names_the_capability_and_the_fix() {
     let Some(root) = chroot("missing_caps") else {
         return;

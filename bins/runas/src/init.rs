@@ -56,6 +56,10 @@ pub fn run(command: &[String], grace: Duration, setsid: bool) -> Result<i32, Err
     // Blocked before the fork, so nothing arrives between fork and the wait
     // loop unnoticed; the child unblocks them just before exec.
     signal::block(&sigs).map_err(|e| Error::failed(format!("cannot block signals: {e}")))?;
+    // Visible handlers (SigCgt), so `healthcheck --kill-pid1` sees that this
+    // init takes TERM; exec in the child resets them to the default.
+    signal::install_noop_handlers(FORWARDED)
+        .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
     if process::getpid() != 1 {
         // Orphans of COMMAND come to us, not to whoever started runas.
         if let Err(e) = privs::set_child_subreaper() {

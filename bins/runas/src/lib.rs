@@ -233,6 +233,31 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
         return launch(&cfg);
     }
 
+    // A platform-assigned uid (docker run --user 12345, OpenShift's
+    // arbitrary uids) is one the image's passwd does not know: the operator
+    // chose who the service runs as, and runas cannot (and must not) switch
+    // away from it, so it only execs. A known non-root user that is not the
+    // target is a mistake and fails below.
+    let euid = me.uid[1];
+    let known = db
+        .passwd
+        .as_ref()
+        .is_some_and(|p| p.iter().any(|e| e.uid == euid));
+    if euid != 0 && me.uid.iter().all(|&u| u == euid) && !known {
+        out::warn(
+            TOOL,
+            &format!(
+                "running as uid {euid}, which /etc/passwd does not list (an arbitrary uid from \
+                 docker run --user or the platform); not changing user or ownership"
+            ),
+        );
+        if std::env::var_os("HOME").is_none() {
+            std::env::set_var("HOME", "/");
+        }
+        harden_unprivileged(&cfg)?;
+        return launch(&cfg);
+    }
+
     check_privileges(&me, &target, &cfg)?;
     // Every PATH is checked before anything changes.
     let found = cfg

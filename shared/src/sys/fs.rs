@@ -30,7 +30,7 @@ impl Stat {
             dev: s.st_dev,
             ino: s.st_ino,
             mode: s.st_mode,
-            nlink: s.st_nlink,
+            nlink: s.st_nlink as _,
             uid: s.st_uid,
             gid: s.st_gid,
         }

@@ -97,3 +97,27 @@ mod tests {
         assert_eq!(name(15), "TERM");
     }
 }
+
+extern "C" fn ignore_delivery(_: libc::c_int) {}
+
+/// Install a handler that does nothing for each of `sigs`. An init that
+/// takes its signals with sigwait/sigtimedwait needs this too: the kernel
+/// shows only installed handlers in /proc/PID/status (SigCgt), and tools
+/// such as `healthcheck --kill-pid1` read SigCgt to know whether a signal to
+/// PID 1 would be dropped. While the signals stay blocked the handler never
+/// runs; sigtimedwait still takes them.
+pub fn install_noop_handlers(sigs: &[i32]) -> io::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
+    let act = SigAction::new(
+        SigHandler::Handler(ignore_delivery),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for &s in sigs {
+        let sig = Signal::try_from(s).map_err(io::Error::from)?;
+        // SAFETY: the handler is an empty extern "C" function: it touches no
+        // state, so it is async-signal-safe whenever it might run.
+        unsafe { sigaction(sig, &act) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
