@@ -83,21 +83,6 @@ pub fn parse(s: &str) -> Result<i32, String> {
         .map_err(|_| format!("{s:?} is not a signal name (e.g. TERM, INT, KILL, USR1)"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_numbers() {
-        assert_eq!(parse("TERM"), Ok(15));
-        assert_eq!(parse("sigkill"), Ok(9));
-        assert_eq!(parse("10"), Ok(10));
-        assert!(parse("NOPE").is_err());
-        assert!(parse("999").is_err());
-        assert_eq!(name(15), "TERM");
-    }
-}
-
 extern "C" fn ignore_delivery(_: libc::c_int) {}
 
 /// Install a handler that does nothing for each of `sigs`. An init that
@@ -120,4 +105,19 @@ pub fn install_noop_handlers(sigs: &[i32]) -> io::Result<()> {
         unsafe { sigaction(sig, &act) }.map_err(io::Error::from)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(parse("TERM"), Ok(15));
+        assert_eq!(parse("sigkill"), Ok(9));
+        assert_eq!(parse("10"), Ok(10));
+        assert!(parse("NOPE").is_err());
+        assert!(parse("999").is_err());
+        assert_eq!(name(15), "TERM");
+    }
 }
