@@ -2,6 +2,7 @@
 //! inside a small safe function with a `// SAFETY:` comment. The binaries
 //! carry `#![forbid(unsafe_code)]`.
 
+pub mod alloc;
 pub mod fs;
 pub mod notify;
 pub mod pid1;
