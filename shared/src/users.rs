@@ -163,14 +163,17 @@ fn read_bounded(path: &Path) -> Result<Option<String>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let mut s = String::new();
+    let mut b = Vec::new();
     f.take(MAX_FILE + 1)
-        .read_to_string(&mut s)
+        .read_to_end(&mut b)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if s.len() as u64 > MAX_FILE {
+    if b.len() as u64 > MAX_FILE {
         return Err(format!("{} is larger than {MAX_FILE} bytes", path.display()));
     }
-    Ok(Some(s))
+    // glibc reads these files as bytes: a Latin-1 comment field must not
+    // make every user unknown. Invalid bytes become U+FFFD, so a name with
+    // them matches nothing rather than something else.
+    Ok(Some(String::from_utf8_lossy(&b).into_owned()))
 }
 
 fn names<T>(items: &[T], name: fn(&T) -> &str) -> String {
