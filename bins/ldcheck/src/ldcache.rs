@@ -26,6 +26,10 @@ pub struct Cache {
     pub entries: Vec<Entry>,
     /// The glibc-hwcaps subdirectory names of the extension section.
     pub hwcaps: Vec<String>,
+    /// Positions of each key's entries, in cache order: built on the first
+    /// lookup, so a tree with thousands of DT_NEEDED names does not scan the
+    /// whole cache for each.
+    index: std::sync::OnceLock<std::collections::HashMap<String, Vec<u32>>>,
 }
 
 fn rd<const N: usize>(b: &[u8], o: usize) -> Option<[u8; N]> {
@@ -160,7 +164,19 @@ impl Cache {
     /// CPU supports, best first.
     pub fn lookup(&self, name: &str, flags: i32, supported: &[&str]) -> Option<&str> {
         let mut best: Option<(&str, usize)> = None;
-        for e in self.entries.iter().filter(|e| e.key == name && e.flags == flags) {
+        let index = self.index.get_or_init(|| {
+            let mut m: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+            for (i, e) in self.entries.iter().enumerate() {
+                m.entry(e.key.clone()).or_default().push(i as u32);
+            }
+            m
+        });
+        let at = index.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        for e in at
+            .iter()
+            .map(|&i| &self.entries[i as usize])
+            .filter(|e| e.flags == flags)
+        {
             match e.hwcaps_index() {
                 Some(i) => {
                     let Some(sub) = self.hwcaps.get(i) else { continue };

@@ -45,13 +45,13 @@ fn class_layout(c: usize) -> Layout {
 }
 
 impl Cached {
-    fn lock(&self, c: usize) {
-        while self.locks[c]
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            std::hint::spin_loop();
-        }
+    /// Take a class's lock if it is free. Never spins: on contention the
+    /// caller goes to the system allocator with the class layout instead,
+    /// which is valid for any block of the class either way.
+    fn try_lock(&self, c: usize) -> bool {
+        self.locks[c]
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
     fn unlock(&self, c: usize) {
         self.locks[c].store(false, Ordering::Release);
@@ -69,7 +69,10 @@ unsafe impl GlobalAlloc for Cached {
             // SAFETY: forwarded unchanged; the caller's contract holds.
             return unsafe { System.alloc(l) };
         };
-        self.lock(c);
+        if !self.try_lock(c) {
+            // SAFETY: class layouts have a non-zero size.
+            return unsafe { System.alloc(class_layout(c)) };
+        }
         let head = self.heads[c].load(Ordering::Relaxed);
         if !head.is_null() {
             // SAFETY: `head` is a free block of this class; its first word is the link.
@@ -88,7 +91,11 @@ unsafe impl GlobalAlloc for Cached {
             // SAFETY: blocks outside the classes came from System with this layout.
             return unsafe { System.dealloc(p, l) };
         };
-        self.lock(c);
+        if !self.try_lock(c) {
+            // SAFETY: every block of class `c`, cached or fresh, was
+            // allocated from System with `class_layout(c)`.
+            return unsafe { System.dealloc(p, class_layout(c)) };
+        }
         // SAFETY: `p` is a block of class `c` (same layout as when allocated),
         // at least 16 bytes and 16-aligned, now unused: it may hold the link.
         unsafe { (p as *mut *mut u8).write(self.heads[c].load(Ordering::Relaxed)) };
