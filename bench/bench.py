@@ -4,7 +4,7 @@
 Run by bench/run.sh (make bench), which installs the peers first. Writes bench/RESULTS.md and
 bench/results.svg. Python standard library only. Every number comes from running the real
 commands on this machine in this run; a dockhand command that fails its check run is reported
-as FAILED with its message, never timed. See docs/bench.md.
+as FAILED with its message, never timed. See the README section "Benchmark".
 """
 
 import argparse
@@ -1036,7 +1036,7 @@ def write_report(ctx, out_dir, started, elapsed, only):
         "",
         "Measured %s on %s. dockhand commit %s, binaries from `%s`. Produced by `make bench` "
         "(bench/run.sh -> bench/bench.py) in %d min %02d s%s. How to run and what is measured: "
-        "[docs/bench.md](../docs/bench.md). Chart: [results.svg](results.svg)."
+        "[the README](../README.md#benchmark-dockhand-next-to-the-tools-it-replaces). Chart: [results.svg](results.svg)."
         % (date, mach, commit, ctx.shown_bin(""), elapsed // 60, elapsed % 60,
            "; quick mode (few runs, for testing the harness only)" if ctx.quick else ""),
         "",

@@ -13,7 +13,7 @@
 # the loader looks for; fully versioned file names (libfoo.so.1.2.3) are
 # never sonames either.
 #
-# Format (front-coded to keep the embedded table small; see docs/ldcheck.md):
+# Format (front-coded to keep the embedded table small; see the ldcheck section of README.md):
 # sorted by soname, one line each, "NSUFFIX<TAB>PACKAGE" where N (one digit) is the
 # number of leading bytes shared with the previous soname and PACKAGE is
 # empty when it is the same as the previous line's, "=" when it is the name
