@@ -46,8 +46,14 @@ if [[ $choice == nightly ]]; then
     if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
         echo "dist: adding rust-src for nightly (needed to rebuild std for size)" >&2
         if ! rustup component add --toolchain nightly rust-src >&2; then
-            echo "dist: rustup could not fetch rust-src for nightly; run with DIST_TOOLCHAIN=stable for the larger build" >&2
-            exit 1
+            if [[ ${DIST_TOOLCHAIN:-auto} == nightly ]]; then
+                echo "dist: rustup could not fetch rust-src for nightly; run with DIST_TOOLCHAIN=stable for the larger build" >&2
+                exit 1
+            fi
+            echo "dist: rustup could not fetch rust-src for nightly; building with stable (larger binaries)" >&2
+            add_targets "$(rustup show active-toolchain | cut -d' ' -f1)"
+            echo stable
+            exit 0
         fi
     fi
 else
