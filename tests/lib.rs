@@ -164,3 +164,42 @@ pub fn busybox_root(test: &str, passwd: &str, group: &str) -> Option<TempDir> {
     .unwrap();
     Some(root)
 }
+
+/// Owner (uid, gid) of `p` itself, not following a symlink.
+pub fn owner(p: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+/// Run `cmd` under GNU time and return its output and peak RSS in KiB.
+/// `run_it` runs the prepared command (plainly, or bounded by a timeout).
+/// None (after `skip`) when /usr/bin/time is not installed.
+pub fn peak_rss<S: AsRef<std::ffi::OsStr>>(
+    test: &str,
+    cmd: &[S],
+    run_it: impl FnOnce(&mut Command) -> Output,
+) -> Option<(Output, u64)> {
+    if !Path::new("/usr/bin/time").is_file() {
+        skip(
+            test,
+            "needs /usr/bin/time (Debian package time; scripts/setup.sh installs it)",
+        );
+        return None;
+    }
+    let dir = TempDir::new("rss");
+    let f = dir.join("rss");
+    let o = run_it(
+        Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&f)
+            .args(cmd),
+    );
+    // GNU time puts "Command exited with non-zero status 1" before the number.
+    let text = std::fs::read_to_string(&f).unwrap();
+    let kib = text.lines().last().and_then(|l| l.trim().parse().ok());
+    let kib = kib.unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
+    Some((o, kib))
+}

@@ -289,11 +289,6 @@ pub fn parse_all<T: FromArgs>(
     Ok((t, sp))
 }
 
-/// Adapter for argh's `from_str_fn`: run one of our checks and keep the value.
-pub fn checked<T>(v: &str, f: fn(&str) -> Result<T, String>) -> Result<T, String> {
-    f(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

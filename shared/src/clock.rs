@@ -34,9 +34,6 @@ impl Deadline {
             Deadline(now.checked_add(timeout))
         }
     }
-    pub fn never() -> Self {
-        Deadline(None)
-    }
     pub fn at(i: Instant) -> Self {
         Deadline(Some(i))
     }

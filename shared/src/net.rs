@@ -108,6 +108,47 @@ pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, St
     Err(last)
 }
 
+/// Connect to a unix stream socket by `deadline`. A blocking connect to a
+/// listener whose backlog is full (a hung server) waits for room, bounded
+/// only by the socket's send timeout, which `UnixStream::connect` cannot set
+/// before connecting: so the socket is made and bounded first.
+pub fn unix_connect(
+    path: &std::path::Path,
+    deadline: Instant,
+) -> Result<std::os::unix::net::UnixStream, String> {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let left = |deadline: Instant| match deadline.saturating_duration_since(Instant::now()) {
+        d if d.is_zero() => Err("timed out".to_string()),
+        d => Ok(d),
+    };
+    let t = left(deadline)?;
+    let errno = |e: nix::errno::Errno| describe(&io::Error::from(e));
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(errno)?;
+    socket::setsockopt(
+        &fd,
+        sockopt::SendTimeout,
+        &nix::sys::time::TimeVal::new(t.as_secs() as _, t.subsec_micros().max(1) as _),
+    )
+    .map_err(errno)?;
+    let addr = UnixAddr::new(path).map_err(errno)?;
+    loop {
+        match socket::connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => return Ok(std::os::unix::net::UnixStream::from(fd)),
+            // The wait for room in the backlog ended at the send timeout.
+            Err(nix::errno::Errno::EAGAIN) => return Err("timed out".into()),
+            Err(nix::errno::Errno::EINTR) => left(deadline).map(drop)?,
+            Err(e) => return Err(errno(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

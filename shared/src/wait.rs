@@ -8,7 +8,7 @@ use crate::clock::{Clock, Deadline, SystemClock};
 use crate::target::Target;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exponential backoff with jitter: 25 ms, ~50 ms, ~100 ms ... up to `max`.
 #[derive(Debug, Clone)]
@@ -103,6 +103,8 @@ pub enum Stop {
     Signal(i32),
     /// The caller's `cancel` said stop.
     Cancelled,
+    /// The wait could not start (no thread for signals or for a target).
+    Setup(String),
 }
 
 enum Msg {
@@ -140,7 +142,7 @@ pub fn wait_all_with(
                 let _ = tx.send(Msg::Signal(sig));
             }
         })
-        .map_err(|_| Stop::Signal(0))?;
+        .map_err(|e| Stop::Setup(format!("cannot set up signal handling: {e}")))?;
     }
 
     for (i, t) in targets.iter().enumerate() {
@@ -189,7 +191,7 @@ pub fn wait_all_with(
                     clock.sleep(overall.cap(now, delay));
                 }
             })
-            .map_err(|_| Stop::Cancelled)?;
+            .map_err(|e| Stop::Setup(format!("cannot start a thread for {t}: {e}", t = targets[i])))?;
     }
     drop(tx);
 
@@ -270,15 +272,11 @@ pub fn is_cheap_refusal(err: &str) -> bool {
     err.starts_with("connection refused") || err == "no such file or directory"
 }
 
-/// When the last attempt started, in a form for messages.
-pub fn since(start: Instant) -> Duration {
-    start.elapsed()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::time::Instant;
 
     #[test]
     fn backoff_grows_to_the_interval_with_jitter() {

@@ -8,7 +8,6 @@
 use dockhand_tests::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -100,32 +99,8 @@ fn printable(text: &str, what: &str) {
 }
 
 /// Peak RSS in KiB of `cmd` (GNU time), run bounded by `limit`.
-fn peak_rss(test: &str, cmd: &[&str], limit: Duration) -> Option<(Output, u64)> {
-    if !Path::new("/usr/bin/time").is_file() {
-        skip(
-            test,
-            "needs /usr/bin/time (Debian package time; scripts/setup.sh installs it)",
-        );
-        return None;
-    }
-    let dir = TempDir::new("adv-rss");
-    let f = dir.join("rss");
-    let (o, _) = run_bounded(
-        Command::new("/usr/bin/time")
-            .arg("-f")
-            .arg("%M")
-            .arg("-o")
-            .arg(&f)
-            .args(cmd),
-        limit,
-    );
-    let text = std::fs::read_to_string(&f).unwrap();
-    let kib = text
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
-    Some((o, kib))
+fn peak_rss_bounded(test: &str, cmd: &[&str], limit: Duration) -> Option<(Output, u64)> {
+    peak_rss(test, cmd, |c| run_bounded(c, limit).0)
 }
 
 /// A loopback server: each connection (after reading what the client sends
@@ -941,11 +916,6 @@ fn passwd_not_utf8_or_too_big() {
 
 // ------------------------------------------------------------ runas: --chown
 
-fn owner(p: &Path) -> (u32, u32) {
-    let m = std::fs::symlink_metadata(p).unwrap();
-    (m.uid(), m.gid())
-}
-
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n";
 const GROUP: &str = "root:x:0:\napp:x:1000:\n";
 
@@ -1088,7 +1058,7 @@ fn chown_of_a_million_entry_directory_in_bounded_memory() {
         "app",
         "true",
     ];
-    let Some((o, kib)) = peak_rss("chown_million", &cmd, Duration::from_secs(300)) else {
+    let Some((o, kib)) = peak_rss_bounded("chown_million", &cmd, Duration::from_secs(300)) else {
         return;
     };
     assert_eq!(clean_exit(&o, &[0], "million"), 0, "{}", stderr(&o));
@@ -1096,7 +1066,7 @@ fn chown_of_a_million_entry_directory_in_bounded_memory() {
     assert_eq!(owner(&big.join(format!("{:07}", n - 1))), (1000, 1000));
     eprintln!("runas --chown over {n} entries: peak RSS {kib} KiB");
     assert!(kib < 32 * 1024, "peak RSS {kib} KiB for {n} entries");
-    let (o, kib) = peak_rss("chown_million", &cmd, Duration::from_secs(300)).unwrap();
+    let (o, kib) = peak_rss_bounded("chown_million", &cmd, Duration::from_secs(300)).unwrap();
     assert_eq!(clean_exit(&o, &[0], "million again"), 0);
     assert!(stderr(&o).contains(&format!("{} seen", n + 2)), "{}", stderr(&o));
     assert!(stderr(&o).contains(" 0 changed"), "{}", stderr(&o));
@@ -1126,7 +1096,7 @@ fn endless_headers_are_cut_at_the_head_limit() {
     assert_eq!(clean_exit(&o, &[1], "endless headers"), 1);
     assert!(stdout(&o).contains("headers larger than"), "{}", stdout(&o));
     assert!(took < Duration::from_secs(8), "waited for the timeout: {took:?}");
-    let Some((o, kib)) = peak_rss(
+    let Some((o, kib)) = peak_rss_bounded(
         "endless_headers",
         &[bin("healthcheck").to_str().unwrap(), "--timeout", "10s", &url],
         Duration::from_secs(30),
@@ -1233,7 +1203,7 @@ fn garbage_responses_are_unhealthy_on_one_printable_line() {
         while s.write_all(&ext).is_ok() {}
     });
     let url = format!("http://127.0.0.1:{port}/");
-    let Some((o, kib)) = peak_rss(
+    let Some((o, kib)) = peak_rss_bounded(
         "endless_chunk_extension",
         &[
             bin("healthcheck").to_str().unwrap(),
@@ -1339,7 +1309,7 @@ fn garbage_from_postgres_and_redis_ports_is_never_up() {
     cmd.extend(["--timeout", "2s", "--attempt-timeout", "1s", "--quiet"].map(String::from));
     cmd.extend(all.iter().map(|s| s.to_string()));
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let Some((o, kib)) = peak_rss("waitfor_garbage_rss", &cmd, Duration::from_secs(30)) else {
+    let Some((o, kib)) = peak_rss_bounded("waitfor_garbage_rss", &cmd, Duration::from_secs(30)) else {
         return;
     };
     assert_eq!(clean_exit(&o, &[124], "all garbage"), 124);

@@ -5,7 +5,6 @@
 use dockhand_tests::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -193,28 +192,10 @@ fn trickling_server_is_bounded_by_the_timeout() {
 }
 
 /// Peak RSS in KiB of one healthcheck run, measured by GNU time.
-fn peak_rss(test: &str, args: &[&str]) -> Option<(Output, u64)> {
-    if !Path::new("/usr/bin/time").is_file() {
-        skip(
-            test,
-            "needs /usr/bin/time (Debian package time; scripts/setup.sh installs it)",
-        );
-        return None;
-    }
-    let dir = TempDir::new("rss");
-    let f = dir.join("rss");
-    let o = run(Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&f)
-        .arg(bin("healthcheck"))
-        .args(args));
-    // GNU time puts "Command exited with non-zero status 1" before the number.
-    let text = std::fs::read_to_string(&f).unwrap();
-    let kib = text.lines().last().and_then(|l| l.trim().parse().ok());
-    let kib = kib.unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
-    Some((o, kib))
+fn hc_peak_rss(test: &str, args: &[&str]) -> Option<(Output, u64)> {
+    let mut cmd = vec![bin("healthcheck").into_os_string()];
+    cmd.extend(args.iter().map(std::ffi::OsString::from));
+    peak_rss(test, &cmd, run)
 }
 
 #[test]
@@ -233,7 +214,7 @@ fn huge_bodies_are_read_only_to_64k() {
     let (p4g, _) = serve(move |s, _| big(s, "HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\n\r\n"));
     for port in [p10m, p4g] {
         let url = format!("http://127.0.0.1:{port}/");
-        let Some((o, kib)) = peak_rss(
+        let Some((o, kib)) = hc_peak_rss(
             "huge_bodies_are_read_only_to_64k",
             &["--timeout", "10s", "--body-contains", "needle", &url],
         ) else {
@@ -246,7 +227,7 @@ fn huge_bodies_are_read_only_to_64k() {
         );
         assert!(kib < 8 * 1024, "peak RSS {kib} KiB for a huge body");
         // Without --body-contains the body is not read at all.
-        let (o, kib) = peak_rss("huge_bodies_are_read_only_to_64k", &[&url]).unwrap();
+        let (o, kib) = hc_peak_rss("huge_bodies_are_read_only_to_64k", &[&url]).unwrap();
         assert_eq!(code(&o), 0, "{o:?}");
         assert!(kib < 8 * 1024, "peak RSS {kib} KiB");
     }

@@ -123,11 +123,6 @@ fn summary(stderr: &str, path: &str) -> (u64, u64) {
     (num("seen"), num("changed"))
 }
 
-fn owner(p: &Path) -> (u32, u32) {
-    let m = std::fs::symlink_metadata(p).unwrap();
-    (m.uid(), m.gid())
-}
-
 fn touch(p: &Path) {
     std::fs::write(p, "x").unwrap();
 }

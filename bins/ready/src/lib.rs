@@ -200,6 +200,7 @@ fn standalone(cfg: &Config) -> Result<i32, Error> {
         Err(Stop::Timeout(down)) => Err(Error::timeout(not_ready(cfg, &down))),
         Err(Stop::Signal(n)) => Err(Error::Signal(n, String::new())),
         Err(Stop::Cancelled) => Err(Error::failed("the wait was cancelled")),
+        Err(Stop::Setup(e)) => Err(Error::failed(e)),
     }
 }
 
@@ -287,14 +288,19 @@ fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32) -> i32 {
             }
         }
         Err(Stop::Timeout(down)) => {
-            out::warn(
-                TOOL,
-                &format!("{}; giving up, the service keeps running", not_ready(cfg, &down)),
-            );
-            124
+            let e = Error::timeout(format!(
+                "{}; giving up, the service keeps running",
+                not_ready(cfg, &down)
+            ));
+            out::warn(TOOL, &e.to_string());
+            e.code()
         }
         Err(Stop::Cancelled) => 0,
-        Err(Stop::Signal(n)) => 128 + n,
+        Err(Stop::Signal(n)) => Error::Signal(n, String::new()).code(),
+        Err(Stop::Setup(e)) => {
+            out::warn(TOOL, &format!("{e}; readiness will not be announced"));
+            Error::failed(e).code()
+        }
     };
     if service_reaps_us {
         service.wait_ended();

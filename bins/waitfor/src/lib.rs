@@ -236,7 +236,6 @@ pub fn wait_for(cfg: &Config) -> Result<(), Error> {
                 cfg.targets.len()
             )))
         }
-        Err(Stop::Signal(0)) => Err(Error::failed("cannot set up signal handling")),
         Err(Stop::Signal(n)) => Err(Error::Signal(
             n,
             format!(
@@ -244,7 +243,9 @@ pub fn wait_for(cfg: &Config) -> Result<(), Error> {
                 dockhand::sys::signal::name(n)
             ),
         )),
-        Err(Stop::Cancelled) => Err(Error::failed("cannot start the wait (no threads?)")),
+        Err(Stop::Setup(e)) => Err(Error::failed(e)),
+        // No cancel hook is given, so the wait is never cancelled.
+        Err(Stop::Cancelled) => Err(Error::failed("the wait was cancelled")),
     }
 }
 

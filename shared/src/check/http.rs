@@ -365,45 +365,11 @@ fn read_some(c: &mut dyn Conn, buf: &mut [u8], deadline: Instant) -> Result<usiz
     }
 }
 
-/// Connect to a unix stream socket by `deadline`. A blocking connect to a
-/// listener whose backlog is full (a hung server) waits for room, bounded
-/// only by the socket's send timeout, which `UnixStream::connect` cannot set
-/// before connecting: so the socket is made and bounded first.
-pub fn unix_connect(path: &std::path::Path, deadline: Instant) -> Result<UnixStream, String> {
-    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
-    use std::os::fd::AsRawFd;
-    let t = left(deadline)?;
-    let errno = |e: nix::errno::Errno| io_err(io::Error::from(e));
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(errno)?;
-    socket::setsockopt(
-        &fd,
-        sockopt::SendTimeout,
-        &nix::sys::time::TimeVal::new(t.as_secs() as _, t.subsec_micros().max(1) as _),
-    )
-    .map_err(errno)?;
-    let addr = UnixAddr::new(path).map_err(errno)?;
-    loop {
-        match socket::connect(fd.as_raw_fd(), &addr) {
-            Ok(()) => return Ok(UnixStream::from(fd)),
-            // The wait for room in the backlog ended at the send timeout.
-            Err(nix::errno::Errno::EAGAIN) => return Err("timed out".into()),
-            Err(nix::errno::Errno::EINTR) => left(deadline).map(drop)?,
-            Err(e) => return Err(errno(e)),
-        }
-    }
-}
-
 /// One probe: `Ok("200")` when the status (and the body, if asked) pass,
 /// else `Err(reason)` ("connection refused", "status 500", "timed out"...).
 pub fn check(url: &HttpUrl, deadline: Instant, opts: &Options) -> Result<String, String> {
     let mut conn: Box<dyn Conn> = match &opts.unix_socket {
-        Some(p) => Box::new(unix_connect(p, deadline)?),
+        Some(p) => Box::new(net::unix_connect(p, deadline)?),
         None => Box::new(net::connect(&url.host, url.port, deadline)?),
     };
     exchange(&mut *conn, url, deadline, opts)

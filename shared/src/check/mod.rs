@@ -8,7 +8,6 @@ pub mod redis;
 
 use crate::net;
 use crate::target::Target;
-use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 /// Options that only some target kinds use.
@@ -21,7 +20,7 @@ pub struct Options {
 pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<String, String> {
     match target {
         Target::Tcp { host, port } => net::connect(host, *port, deadline).map(|_| "connected".to_string()),
-        Target::Unix { path } => unix_connect(path, deadline).map(|_| "connected".to_string()),
+        Target::Unix { path } => net::unix_connect(path, deadline).map(|_| "connected".to_string()),
         Target::File { path } => file_exists(path),
         Target::Http(url) => http::check(url, deadline, &opts.http),
         Target::Postgres {
@@ -32,13 +31,6 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
         } => postgres::check(host, *port, user.as_deref(), database.as_deref(), deadline),
         Target::Redis { host, port, password } => redis::check(host, *port, password.as_deref(), deadline),
     }
-}
-
-/// Connect to a unix stream socket within `deadline`. A blocking connect to a
-/// listener whose backlog is full (a hung server) would wait without bound,
-/// so the HTTP module's connect bounds it with a send timeout.
-pub fn unix_connect(path: &std::path::Path, deadline: Instant) -> Result<UnixStream, String> {
-    http::unix_connect(path, deadline)
 }
 
 /// A file target is up when the path exists. It is not followed if it is a

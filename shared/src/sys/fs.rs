@@ -94,18 +94,6 @@ pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
     .map_err(io::Error::from)
 }
 
-/// fchownat(dir, name, AT_SYMLINK_NOFOLLOW): a symlink itself changes owner.
-pub fn chown_at_nofollow(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
-    nix::unistd::fchownat(
-        dir,
-        name,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(io::Error::from)
-}
-
 /// Set the mode of an open directory (not subject to the umask).
 pub fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode as libc::mode_t)).map_err(io::Error::from)
