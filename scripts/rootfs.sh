@@ -15,6 +15,12 @@ stamp="$dest/.dockhand-rootfs-ok"
 . /etc/os-release
 suite=${VERSION_CODENAME:?cannot tell the Debian release from /etc/os-release}
 
+# One build at a time per DEST: tests that need the root run in parallel,
+# and a second build finishing late would delete the root under the first.
+mkdir -p "$(dirname "$dest")"
+exec 9>"$dest.lock"
+flock 9
+
 if [[ -f $stamp ]] && [[ $(cat "$stamp") == "$suite:$extra" ]]; then
     exit 0
 fi

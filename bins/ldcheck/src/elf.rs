@@ -63,6 +63,11 @@ impl<'a> FileSource<'a> {
         FileSource { file, size, head }
     }
 
+    /// The first bytes of the file, as read.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
     /// Give the head buffer back for the next file (saves an allocation per file).
     pub fn into_buffer(self) -> Vec<u8> {
         self.head

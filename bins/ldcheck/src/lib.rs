@@ -119,6 +119,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
         symbols: a.symbols,
         gpu: a.gpu,
         codename: a.codename,
+        summary_only: matches!(a.format, None | Some(report::Format::Text)),
     };
     let rep = check(&opts, &a.paths).map_err(Error::usage)?;
     report::print(&rep, a.format.unwrap_or(report::Format::Text));
@@ -135,6 +136,9 @@ pub struct Options {
     pub symbols: bool,
     pub gpu: bool,
     pub codename: Option<String>,
+    /// Only the summary is wanted (text output): the report's per-entry
+    /// library lists are left empty.
+    pub summary_only: bool,
 }
 
 /// How many threads read files and judge entry points (asked once: the
@@ -152,7 +156,7 @@ fn threads() -> usize {
 /// Run `f` over `items` on a few threads (the caller's included), keeping
 /// the order. Small inputs stay on this thread: starting threads would cost
 /// more than it saves.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     if items.len() < 512 {
         return items.iter().map(f).collect();
     }
@@ -270,19 +274,14 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
 
 /// None for files that are not ELF; the parse result otherwise.
 fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Obj, String>> {
-    use std::os::unix::fs::{FileExt, MetadataExt};
-    let f = std::fs::File::open(root.host_path(p)).ok()?;
-    let mut head = [0u8; 4];
-    f.read_exact_at(&mut head, 0).ok()?;
-    if !elf::is_elf(&head) {
-        return None;
-    }
-    let m = f.metadata().ok()?;
-    Some(resolve::parse_file(&f, m.len(), symbols).map(|e| Obj {
-        canon: p.to_string(),
-        id: (m.dev(), m.ino()),
-        elf: e,
-    }))
+    let (f, id, size) = resolve::open_regular(root, p)?;
+    resolve::parse_file(&f, size, symbols).map(|r| {
+        r.map(|e| Obj {
+            canon: p.to_string(),
+            id,
+            elf: e,
+        })
+    })
 }
 
 #[cfg(test)]

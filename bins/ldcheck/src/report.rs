@@ -179,6 +179,10 @@ pub fn build(inp: Input<'_>) -> Report {
                 }
             }
         }
+        // The per-entry libraries are only shown by the tree and JSON forms.
+        if inp.opts.summary_only {
+            continue;
+        }
         let mut libs = Vec::new();
         let mut tree = Vec::new();
         let mut seen = BTreeSet::new();

@@ -116,6 +116,66 @@ pub struct Ctx<'a> {
     pub symbols: bool,
     objs: Mutex<HashMap<String, Option<Arc<Obj>>>>,
     probes: Mutex<HashMap<String, Option<Arc<Obj>>>>,
+    /// Searches whose answer depends on nothing but the name: no DT_RPATH
+    /// along the loader chain, no DT_RUNPATH, no $ORIGIN in
+    /// LD_LIBRARY_PATH. Keyed by (machine, DF_1_NODEFLIB, name); most
+    /// system libraries are found this way by every entry point.
+    plain: Memo<(u16, bool, String), Found>,
+    /// Version checks already made: (object, its verneed entry, the library
+    /// it resolved to) by address (the objects live as long as the Ctx).
+    unmet: Memo<(usize, usize, usize), Unmet>,
+    /// Per (machine, search directory): the directory and its hwcaps
+    /// subdirectories that exist, best first, as prefixes ending in '/'.
+    /// ld.so likewise stops trying a directory it found missing
+    /// (r_search_path_elem's status); a name costs one probe per existing
+    /// directory instead of one per subdirectory.
+    dirs: Memo<(u16, String), Arc<[String]>>,
+}
+
+type Found = Option<(String, Arc<Obj>, How)>;
+
+/// Versions a verneed entry asks for that its library lacks: (name, weak).
+type Unmet = Arc<[(String, bool)]>;
+
+/// A cache shared by the threads that load entry points.
+type Memo<K, V> = Mutex<HashMap<K, V>>;
+
+/// Where a search looked, recorded only when asked (for a missing library:
+/// a search that finds its library needs no list).
+struct Tried(Option<Vec<String>>);
+
+impl Tried {
+    fn push(&mut self, what: impl FnOnce() -> String) {
+        if let Some(v) = &mut self.0 {
+            v.push(what());
+        }
+    }
+}
+
+/// The names loaded objects answer to (l_name, l_libname, DT_SONAME), each
+/// mapped to the first object in load order that has it: what ld.so's linear
+/// scan over the link maps finds, without the scan. Missing libraries are
+/// not loaded objects and are not in it.
+#[derive(Default)]
+struct Names(HashMap<String, usize>);
+
+impl Names {
+    fn add(&mut self, name: &str, j: usize) {
+        if !self.0.contains_key(name) {
+            self.0.insert(name.to_string(), j);
+        }
+    }
+
+    fn add_node(&mut self, n: &Node, j: usize) {
+        let Some(o) = &n.obj else { return };
+        self.add(&n.name, j);
+        for x in &n.names {
+            self.add(x, j);
+        }
+        if let Some(s) = &o.elf.soname {
+            self.add(s, j);
+        }
+    }
 }
 
 /// What the loader for one machine looks like.
@@ -136,8 +196,23 @@ pub struct Arch {
 
 impl Arch {
     /// The loader rules for objects of this machine, or None for machines
-    /// ldcheck does not judge.
-    pub fn for_elf(e: &Elf) -> Option<Arch> {
+    /// ldcheck does not judge (worked out once per machine and run).
+    pub fn for_elf(e: &Elf) -> Option<&'static Arch> {
+        static X86_64: std::sync::OnceLock<Option<Arch>> = std::sync::OnceLock::new();
+        static AARCH64: std::sync::OnceLock<Option<Arch>> = std::sync::OnceLock::new();
+        match (e.machine, e.class64) {
+            (elf::EM_X86_64, true) => X86_64.get_or_init(|| Arch::build(elf::EM_X86_64)).as_ref(),
+            (elf::EM_AARCH64, true) => AARCH64.get_or_init(|| Arch::build(elf::EM_AARCH64)).as_ref(),
+            _ => None,
+        }
+    }
+
+    fn build(machine: u16) -> Option<Arch> {
+        let e = Elf {
+            machine,
+            class64: true,
+            ..Elf::default()
+        };
         match (e.machine, e.class64) {
             (elf::EM_X86_64, true) => {
                 // The CPU is asked once (and /proc/cpuinfo read once) per run.
@@ -335,8 +410,10 @@ enum Probe {
 
 impl<'a> Ctx<'a> {
     pub fn new(root: &'a Root, library_path: Option<String>, symbols: bool) -> Ctx<'a> {
-        let cache = std::fs::read(root.host_path("/etc/ld.so.cache"))
-            .ok()
+        // Through the root's symlinks, like every other path: never the host's file.
+        let cache = root
+            .file("/etc/ld.so.cache")
+            .and_then(|c| std::fs::read(root.host_path(&c)).ok())
             .and_then(|d| ldcache::parse(&d).ok());
         Ctx {
             root,
@@ -345,6 +422,9 @@ impl<'a> Ctx<'a> {
             symbols,
             objs: Mutex::new(HashMap::new()),
             probes: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            plain: Mutex::new(HashMap::new()),
+            unmet: Mutex::new(HashMap::new()),
         }
     }
 
@@ -369,13 +449,13 @@ impl<'a> Ctx<'a> {
     }
 
     fn object_uncached(&self, p: &str) -> Option<Arc<Obj>> {
-        let f = self.root.file(p)?;
-        if let Some(o) = self.objs.lock().ok()?.get(&f.canon) {
+        let canon = self.root.file(p)?;
+        if let Some(o) = self.objs.lock().ok()?.get(&canon) {
             return o.clone();
         }
-        let o = read_object(self.root, &f.canon, self.symbols).map(Arc::new);
+        let o = read_object(self.root, &canon, self.symbols).map(Arc::new);
         if let Ok(mut m) = self.objs.lock() {
-            m.insert(f.canon.clone(), o.clone());
+            m.insert(canon, o.clone());
         }
         o
     }
@@ -387,27 +467,51 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The prefixes under search directory `pre` worth trying, best first:
+    /// `pre` + each hwcaps subdirectory that is a directory in the root.
+    fn existing(&self, pre: String, arch: &Arch) -> Arc<[String]> {
+        let key = (arch.machine, pre);
+        if let Some(v) = self.dirs.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let pre = &key.1;
+        let v: Arc<[String]> = arch
+            .subdirs
+            .iter()
+            .map(|sub| {
+                if sub.is_empty() {
+                    pre.clone()
+                } else {
+                    format!("{pre}{sub}/")
+                }
+            })
+            .filter(|d| self.root.is_dir(if d.is_empty() { "." } else { d }))
+            .collect();
+        if let Ok(mut m) = self.dirs.lock() {
+            m.insert(key, v.clone());
+        }
+        v
+    }
+
     /// Try `name` in each directory of a search list.
     fn open_path(
         &self,
         dirs: &[String],
         name: &str,
         arch: &Arch,
-        tried: &mut Vec<String>,
+        tried: &mut Tried,
     ) -> Option<(String, Arc<Obj>)> {
         for d in dirs {
             let pre = dir_prefix(d);
-            tried.push(if pre.is_empty() {
-                ".".into()
-            } else {
-                pre.trim_end_matches('/').to_string()
-            });
-            for sub in &arch.subdirs {
-                let path = if sub.is_empty() {
-                    format!("{pre}{name}")
+            tried.push(|| {
+                if pre.is_empty() {
+                    ".".into()
                 } else {
-                    format!("{pre}{sub}/{name}")
-                };
+                    pre.trim_end_matches('/').to_string()
+                }
+            });
+            for sub in self.existing(pre, arch).iter() {
+                let path = format!("{sub}{name}");
                 if let Probe::Found(o) = self.probe(&path, arch) {
                     return Some((path, o));
                 }
@@ -464,6 +568,10 @@ impl<'a> Ctx<'a> {
                 _ => {}
             }
         }
+        let mut index = Names::default();
+        for j in 0..l.nodes.len() {
+            index.add_node(&l.nodes[j], j);
+        }
         let mut i = 0;
         while i < l.nodes.len() {
             let Some(obj) = l.nodes[i].obj.clone() else {
@@ -477,11 +585,11 @@ impl<'a> Ctx<'a> {
             for name in &obj.elf.needed {
                 // dl-deps.c expands DSTs before the name is looked up or recorded.
                 let name = if name.contains('$') {
-                    expand(name, Some(&self.origin(&l.nodes[i])), &arch).unwrap_or_else(|| name.clone())
+                    expand(name, Some(&self.origin(&l.nodes[i])), arch).unwrap_or_else(|| name.clone())
                 } else {
                     name.clone()
                 };
-                let j = self.map_object(&mut l, i, &name, &arch);
+                let j = self.map_object(&mut l, &mut index, i, &name, arch);
                 l.edges.push((i, name, j));
             }
             i += 1;
@@ -494,19 +602,22 @@ impl<'a> Ctx<'a> {
     }
 
     /// _dl_map_object: reuse a loaded object or search for `name`.
-    fn map_object(&self, l: &mut Loaded, loader: usize, name: &str, arch: &Arch) -> usize {
-        for (j, n) in l.nodes.iter_mut().enumerate() {
-            let Some(o) = &n.obj else { continue };
-            if n.name == name || n.names.iter().any(|x| x == name) {
-                return j;
-            }
-            if o.elf.soname.as_deref() == Some(name) {
+    fn map_object(&self, l: &mut Loaded, index: &mut Names, loader: usize, name: &str, arch: &Arch) -> usize {
+        if let Some(&j) = index.0.get(name) {
+            let n = &mut l.nodes[j];
+            // Matched by its soname only: the loader adds the name to l_libname.
+            if n.name != name && !n.names.iter().any(|x| x == name) {
                 n.names.push(name.to_string());
-                return j;
             }
+            return j;
         }
-        let mut tried = Vec::new();
-        let found = self.search(l, loader, name, arch, &mut tried);
+        let mut found = self.search_cached(l, loader, name, arch);
+        // Not found: search again to record where (every probe is cached by now).
+        let mut tried = Tried(Some(Vec::new()));
+        if found.is_none() {
+            found = self.search(l, loader, name, arch, &mut tried);
+        }
+        let tried = tried.0.unwrap_or_default();
         match found {
             Some((path, o, how)) => {
                 if let Some(j) = l
@@ -515,6 +626,7 @@ impl<'a> Ctx<'a> {
                     .position(|n| n.obj.as_ref().is_some_and(|x| x.id == o.id))
                 {
                     l.nodes[j].names.push(name.to_string());
+                    index.add(name, j);
                     return j;
                 }
                 l.nodes.push(Node {
@@ -525,6 +637,8 @@ impl<'a> Ctx<'a> {
                     how,
                     tried: Vec::new(),
                 });
+                let j = l.nodes.len() - 1;
+                index.add_node(&l.nodes[j], j);
             }
             None => l.nodes.push(Node {
                 name: name.to_string(),
@@ -542,19 +656,41 @@ impl<'a> Ctx<'a> {
         dirname(&self.root.absolute(&n.name))
     }
 
-    fn search(
-        &self,
-        l: &Loaded,
-        loader: usize,
-        name: &str,
-        arch: &Arch,
-        tried: &mut Vec<String>,
-    ) -> Option<(String, Arc<Obj>, How)> {
+    /// `search`, answered from `plain` when nothing but the name matters.
+    fn search_cached(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch) -> Found {
+        let lobj = l.nodes[loader].obj.as_ref();
+        let mut chain = Some(loader);
+        let mut rpath = false;
+        while let Some(c) = chain {
+            rpath |= l.nodes[c].obj.as_ref().is_some_and(|o| o.elf.rpath.is_some());
+            chain = l.nodes[c].loader;
+        }
+        rpath |= l.nodes[0].obj.as_ref().is_some_and(|o| o.elf.rpath.is_some());
+        let plain = !name.contains('/')
+            && !rpath
+            && lobj.is_some_and(|o| o.elf.runpath.is_none())
+            && self.library_path.as_deref().is_none_or(|p| !p.contains('$'));
+        if !plain {
+            return self.search(l, loader, name, arch, &mut Tried(None));
+        }
+        let nodeflib = lobj.is_some_and(|o| o.elf.flags_1 & elf::DF_1_NODEFLIB != 0);
+        let key = (arch.machine, nodeflib, name.to_string());
+        if let Some(f) = self.plain.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return f;
+        }
+        let f = self.search(l, loader, name, arch, &mut Tried(None));
+        if let Ok(mut m) = self.plain.lock() {
+            m.insert(key, f.clone());
+        }
+        f
+    }
+
+    fn search(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch, tried: &mut Tried) -> Found {
         let ld = &l.nodes[loader];
         let lobj = ld.obj.as_ref()?;
         if name.contains('/') {
             let p = expand(name, Some(&self.origin(ld)), arch)?;
-            tried.push(p.clone());
+            tried.push(|| p.clone());
             return match self.probe(&p, arch) {
                 Probe::Found(o) => Some((p, o, How::Path)),
                 Probe::Skip => None,
@@ -602,7 +738,7 @@ impl<'a> Ctx<'a> {
         }
         let nodeflib = lobj.elf.flags_1 & elf::DF_1_NODEFLIB != 0;
         if let Some(cache) = &self.cache {
-            tried.push("ld.so.cache".into());
+            tried.push(|| "ld.so.cache".into());
             if let Some(p) = cache.lookup(name, arch.cache_flags, &arch.glibc_hwcaps) {
                 let system = arch.default_dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
                 if !(nodeflib && system) {
@@ -622,34 +758,62 @@ impl<'a> Ctx<'a> {
     }
 
     /// The node a verneed's file name refers to (_dl_name_match_p over the list).
-    fn find_needed(l: &Loaded, name: &str) -> Option<usize> {
-        l.nodes
-            .iter()
-            .position(|n| n.names.iter().any(|x| x == name) || n.name == name)
+    /// The versions `vn` of object `o` asks for that `dep` does not define
+    /// (the same answer for every entry point that loads both: kept).
+    fn unmet(&self, o: &Arc<Obj>, vn: &elf::Verneed, dep: &Arc<Obj>) -> Unmet {
+        let key = (
+            Arc::as_ptr(o) as usize,
+            vn as *const elf::Verneed as usize,
+            Arc::as_ptr(dep) as usize,
+        );
+        if let Some(v) = self.unmet.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        // No version information at all: the loader only mentions it when verbose.
+        let v: Unmet = if dep.elf.verdef.is_empty() {
+            Arc::new([])
+        } else {
+            vn.versions
+                .iter()
+                .filter(|(v, _)| !dep.elf.verdef.iter().any(|d| d == v))
+                .cloned()
+                .collect()
+        };
+        if let Ok(mut m) = self.unmet.lock() {
+            m.insert(key, v.clone());
+        }
+        v
+    }
+
+    /// Every node's l_name and l_libname entries, each mapped to the first
+    /// node that has it (missing ones included, as in the scan).
+    fn needed_index(l: &Loaded) -> HashMap<&str, usize> {
+        let mut m = HashMap::new();
+        for (j, n) in l.nodes.iter().enumerate() {
+            for x in std::iter::once(&n.name).chain(&n.names) {
+                m.entry(x.as_str()).or_insert(j);
+            }
+        }
+        m
     }
 
     fn check_versions(&self, l: &mut Loaded) {
         let mut errs = Vec::new();
+        let index = Self::needed_index(l);
         for n in &l.nodes {
             let Some(o) = &n.obj else { continue };
             for vn in &o.elf.verneed {
-                let Some(j) = Self::find_needed(l, &vn.file) else {
+                let Some(&j) = index.get(vn.file.as_str()) else {
                     continue;
                 };
                 let Some(dep) = &l.nodes[j].obj else { continue };
-                // No version information at all: the loader only mentions it when verbose.
-                if dep.elf.verdef.is_empty() {
-                    continue;
-                }
-                for (v, weak) in &vn.versions {
-                    if !dep.elf.verdef.iter().any(|d| d == v) {
-                        errs.push(VersionError {
-                            version: v.clone(),
-                            library: l.nodes[j].name.clone(),
-                            needed_by: n.name.clone(),
-                            weak: *weak,
-                        });
-                    }
+                for (v, weak) in self.unmet(o, vn, dep).iter() {
+                    errs.push(VersionError {
+                        version: v.clone(),
+                        library: l.nodes[j].name.clone(),
+                        needed_by: n.name.clone(),
+                        weak: *weak,
+                    });
                 }
             }
         }
@@ -703,29 +867,36 @@ thread_local! {
     static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Parse an open file, reusing this thread's head buffer.
-pub fn parse_file(f: &std::fs::File, size: u64, symbols: bool) -> Result<Elf, String> {
+/// Parse an open file, reusing this thread's head buffer; None when it is
+/// not an ELF file (told by the magic in the head, read once either way).
+pub fn parse_file(f: &std::fs::File, size: u64, symbols: bool) -> Option<Result<Elf, String>> {
     HEAD.with(|h| {
         let buf = std::mem::take(&mut *h.borrow_mut());
         let src = elf::FileSource::with_buffer(f, size, buf);
-        let r = elf::parse_from(&src, symbols);
+        let r = elf::is_elf(src.head()).then(|| elf::parse_from(&src, symbols));
         *h.borrow_mut() = src.into_buffer();
         r
     })
 }
 
+/// Open the regular file at canonical in-root path `canon` for reading:
+/// never through a symlink in its last component (the path is canonical:
+/// one there now was swapped in since), never blocking on a FIFO. Returns
+/// the file, its identity (device, inode) and size.
+pub fn open_regular(root: &Root, canon: &str) -> Option<(std::fs::File, (u64, u64), u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let f = dockhand::sys::fs::open_read_nofollow(&root.host_path(canon)).ok()?;
+    let m = f.metadata().ok()?;
+    m.is_file().then(|| (f, (m.dev(), m.ino()), m.len()))
+}
+
 /// Open and parse the file at canonical in-root path `canon`.
 pub fn read_object(root: &Root, canon: &str, symbols: bool) -> Option<Obj> {
-    let f = std::fs::File::open(root.host_path(canon)).ok()?;
-    let m = f.metadata().ok()?;
-    if !m.is_file() {
-        return None;
-    }
-    use std::os::unix::fs::MetadataExt;
-    let e = parse_file(&f, m.len(), symbols).ok()?;
+    let (f, id, size) = open_regular(root, canon)?;
+    let e = parse_file(&f, size, symbols)?.ok()?;
     Some(Obj {
         canon: canon.to_string(),
-        id: (m.dev(), m.ino()),
+        id,
         elf: e,
     })
 }
@@ -734,7 +905,7 @@ pub fn read_object(root: &Root, canon: &str, symbols: bool) -> Option<Obj> {
 mod tests {
     use super::*;
 
-    fn x86() -> Arch {
+    fn x86() -> &'static Arch {
         Arch::for_elf(&Elf {
             machine: elf::EM_X86_64,
             class64: true,
@@ -746,19 +917,19 @@ mod tests {
     #[test]
     fn dst_expansion() {
         let a = x86();
-        assert_eq!(expand("$ORIGIN/../lib", Some("/a/b"), &a).unwrap(), "/a/b/../lib");
-        assert_eq!(expand("${ORIGIN}/x", Some("/a"), &a).unwrap(), "/a/x");
+        assert_eq!(expand("$ORIGIN/../lib", Some("/a/b"), a).unwrap(), "/a/b/../lib");
+        assert_eq!(expand("${ORIGIN}/x", Some("/a"), a).unwrap(), "/a/x");
         assert_eq!(
-            expand("/usr/$LIB/x", None, &a).unwrap(),
+            expand("/usr/$LIB/x", None, a).unwrap(),
             "/usr/lib/x86_64-linux-gnu/x"
         );
         assert_eq!(
-            expand("/p/${PLATFORM}", None, &a).unwrap(),
+            expand("/p/${PLATFORM}", None, a).unwrap(),
             format!("/p/{}", a.platform)
         );
-        assert_eq!(expand("$ORIGINAL/x", Some("/a"), &a).unwrap(), "$ORIGINAL/x");
-        assert_eq!(expand("$ORIGIN", None, &a), None);
-        assert_eq!(expand("/a$", None, &a).unwrap(), "/a$");
+        assert_eq!(expand("$ORIGINAL/x", Some("/a"), a).unwrap(), "$ORIGINAL/x");
+        assert_eq!(expand("$ORIGIN", None, a), None);
+        assert_eq!(expand("/a$", None, a).unwrap(), "/a$");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! the PATH arguments, which never follows a symlink out of the tree.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,16 +16,7 @@ pub struct Root {
     host: PathBuf,
     /// The working directory relative paths start from, inside the root.
     pub cwd: String,
-    canon: Mutex<HashMap<String, Option<String>>>,
-}
-
-/// A regular file as found: its canonical path inside the root and identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileId {
-    pub canon: String,
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
+    canon: Mutex<HashMap<String, Option<(String, Kind)>>>,
 }
 
 impl Root {
@@ -65,18 +55,28 @@ impl Root {
     /// Resolve every symlink in `p` inside the root; None when a component
     /// is missing, not a directory, or the links loop.
     pub fn canon(&self, p: &str) -> Option<String> {
+        self.resolve(p).map(|(c, _)| c)
+    }
+
+    /// `canon`, with what the path is (no extra system call: the last
+    /// component's lstat says it).
+    pub fn resolve(&self, p: &str) -> Option<(String, Kind)> {
         let p = self.absolute(p);
         if let Some(c) = self.canon.lock().ok()?.get(&p) {
             return c.clone();
         }
-        let r = self.canon_uncached(&p);
+        let r = self.resolve_uncached(&p);
         if let Ok(mut m) = self.canon.lock() {
             m.insert(p, r.clone());
         }
         r
     }
 
-    fn canon_uncached(&self, p: &str) -> Option<String> {
+    fn lstat(&self, p: &str) -> Option<std::fs::Metadata> {
+        std::fs::symlink_metadata(self.host_path(p)).ok()
+    }
+
+    fn resolve_uncached(&self, p: &str) -> Option<(String, Kind)> {
         // Resolve the parent through the cache first: most lookups share it.
         let (dir, last) = match p.rfind('/') {
             Some(0) => ("/", &p[1..]),
@@ -88,6 +88,14 @@ impl Root {
         } else {
             self.canon(dir)?
         };
+        // The common case: a plain name that is not a symlink.
+        if !matches!(last, "" | "." | "..") {
+            let cand = format!("{base}/{last}");
+            let meta = self.lstat(&cand)?;
+            if !meta.file_type().is_symlink() {
+                return Some((cand, Kind::of(&meta)));
+            }
+        }
         let mut out: Vec<String> = base
             .split('/')
             .filter(|s| !s.is_empty())
@@ -108,7 +116,7 @@ impl Root {
                 "/{}",
                 out.iter().chain([&c]).cloned().collect::<Vec<_>>().join("/")
             );
-            let meta = std::fs::symlink_metadata(self.host_path(&cand)).ok()?;
+            let meta = self.lstat(&cand)?;
             if meta.file_type().is_symlink() {
                 hops += 1;
                 if hops > MAX_HOPS {
@@ -124,19 +132,41 @@ impl Root {
                 out.push(c);
             }
         }
-        Some(format!("/{}", out.join("/")))
+        let c = format!("/{}", out.join("/"));
+        // Holds no symlink now: this lstat describes the path itself.
+        let kind = Kind::of(&self.lstat(&c)?);
+        Some((c, kind))
     }
 
-    /// The regular file at in-root path `p` (symlinks resolved in the root).
-    pub fn file(&self, p: &str) -> Option<FileId> {
-        let canon = self.canon(p)?;
-        let m = std::fs::metadata(self.host_path(&canon)).ok()?;
-        m.is_file().then(|| FileId {
-            canon,
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.len(),
-        })
+    /// Whether in-root path `p` is a directory (symlinks resolved in the root).
+    pub fn is_dir(&self, p: &str) -> bool {
+        self.resolve(p).is_some_and(|(_, k)| k == Kind::Dir)
+    }
+
+    /// The canonical path of the regular file at in-root path `p` (symlinks
+    /// resolved in the root).
+    pub fn file(&self, p: &str) -> Option<String> {
+        self.resolve(p).and_then(|(c, k)| (k == Kind::File).then_some(c))
+    }
+}
+
+/// What a resolved path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Other,
+}
+
+impl Kind {
+    fn of(m: &std::fs::Metadata) -> Kind {
+        if m.is_file() {
+            Kind::File
+        } else if m.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        }
     }
 }
 
@@ -158,31 +188,29 @@ pub struct Walk {
 pub fn walk(root: &Root, paths: &[String]) -> Result<Walk, String> {
     let mut w = Walk::default();
     let mut tops = Vec::new();
-    for p in paths {
-        let c = root
-            .canon(p)
-            .ok_or_else(|| format!("{p}: no such file or directory{}", in_root(root)))?;
-        tops.push(c);
+    // Resolved on a few threads: a Dockerfile may name thousands of files.
+    for (p, r) in paths.iter().zip(crate::par_map(paths, |p| root.resolve(p))) {
+        tops.push(r.ok_or_else(|| format!("{p}: no such file or directory{}", in_root(root)))?);
     }
     let mut links: Vec<(String, String)> = Vec::new();
-    for top in &tops {
-        let m = std::fs::metadata(root.host_path(top)).map_err(|e| format!("{top}: {e}"))?;
-        if m.is_file() {
-            w.files.push(top.clone());
-        } else if m.is_dir() {
-            walk_dir(root, top, 0, &mut w, &mut links);
+    for (top, kind) in &tops {
+        match kind {
+            Kind::File => w.files.push(top.clone()),
+            Kind::Dir => walk_dir(root, top, 0, &mut w, &mut links),
+            Kind::Other => {}
         }
     }
     w.files.sort();
     w.files.dedup();
     let inside = |c: &str| {
         tops.iter()
+            .map(|(t, _)| t)
             .any(|t| c == t || c.starts_with(&format!("{}/", t.trim_end_matches('/'))))
     };
     for (link, name) in links {
         if let Some(f) = root.file(&link) {
-            if inside(&f.canon) {
-                w.aliases.entry(f.canon).or_default().push(name);
+            if inside(&f) {
+                w.aliases.entry(f).or_default().push(name);
             }
         }
     }

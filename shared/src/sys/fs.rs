@@ -81,6 +81,17 @@ pub fn open_path_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     nix::fcntl::openat(dir, name, flags, Mode::empty()).map_err(io::Error::from)
 }
 
+/// Open a file for reading without following a symlink in its last
+/// component (ELOOP) and without blocking on a FIFO (O_NONBLOCK, which reads
+/// of regular files ignore). openat rather than open: musl's open() spends
+/// an extra fcntl call on O_CLOEXEC.
+pub fn open_read_nofollow(path: &Path) -> io::Result<std::fs::File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+    nix::fcntl::openat(nix::fcntl::AT_FDCWD, path, flags, Mode::empty())
+        .map(std::fs::File::from)
+        .map_err(io::Error::from)
+}
+
 /// Change the owner of what `fd` refers to (O_PATH handles and symlinks
 /// included: fchownat with AT_EMPTY_PATH acts on the fd's own inode).
 pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
