@@ -9,8 +9,7 @@ const TABLES: &[(&str, &str)] = &[("bookworm", include_str!("../data/sonames-boo
 
 /// The Debian package shipping `soname` in release `codename`.
 pub fn package(codename: &str, soname: &str) -> Option<String> {
-    let table = TABLES.iter().find(|(c, _)| *c == codename)?.1;
-    lookup(table, soname)
+    packages(codename, &[soname]).pop().flatten()
 }
 
 /// Codenames with a table.
@@ -18,27 +17,71 @@ pub fn codenames() -> impl Iterator<Item = &'static str> {
     TABLES.iter().map(|(c, _)| *c)
 }
 
-fn lookup(table: &str, soname: &str) -> Option<String> {
+/// The Debian package shipping each of `sonames` in release `codename`, in
+/// order: one pass over the table, however many are asked.
+pub fn packages(codename: &str, sonames: &[&str]) -> Vec<Option<String>> {
+    let mut out = vec![None; sonames.len()];
+    if let Some((_, table)) = TABLES.iter().find(|(c, _)| *c == codename) {
+        lookup(table, sonames, &mut out);
+    }
+    out
+}
+
+/// The table is sorted by soname in byte order (scripts/gen-sonames.sh
+/// sorts with LC_ALL=C; a test checks it): the wanted names, sorted too, are
+/// matched in one merge pass that stops after the last of them.
+fn lookup(table: &str, sonames: &[&str], out: &mut [Option<String>]) {
+    let mut want: Vec<(&str, usize)> = sonames.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    want.sort_unstable();
+    let mut want = want.into_iter().peekable();
     let mut prev = String::new();
+    // The current package: named, or (after "=") the policy name of the
+    // soname `policy` held then, worked out only when a wanted soname uses it.
     let mut pkg = String::new();
+    let mut policy = String::new();
+    let mut by_policy = false;
     for line in table.lines() {
-        let (name, p) = line.split_once('\t')?;
-        let n = name.as_bytes().first()?.wrapping_sub(b'0') as usize;
+        let Some((name, p)) = line.split_once('\t') else {
+            return;
+        };
+        let Some(n) = name.as_bytes().first().map(|b| b.wrapping_sub(b'0') as usize) else {
+            return;
+        };
         if n > prev.len() || !name.is_char_boundary(1) || !prev.is_char_boundary(n) {
-            return None;
+            return;
         }
         prev.truncate(n);
         prev.push_str(&name[1..]);
         match p {
             "" => {}
-            "=" => pkg = policy_name(&prev).unwrap_or_default(),
-            _ => pkg = p.to_string(),
+            "=" => {
+                policy.clear();
+                policy.push_str(&prev);
+                by_policy = true;
+            }
+            _ => {
+                pkg.clear();
+                pkg.push_str(p);
+                by_policy = false;
+            }
         }
-        if prev == soname {
-            return Some(pkg);
+        // Wanted names before this one are not in the table.
+        while want.next_if(|(w, _)| *w < prev.as_str()).is_some() {}
+        let mut name = None;
+        while let Some((_, i)) = want.next_if(|(w, _)| *w == prev.as_str()) {
+            let v = name.get_or_insert_with(|| {
+                if by_policy {
+                    policy_name(&policy).unwrap_or_default()
+                } else {
+                    pkg.clone()
+                }
+            });
+            out[i] = Some(v.clone());
+        }
+        if want.peek().is_none() {
+            return;
         }
     }
-    None
 }
 
 /// The package name Debian's library policy gives a soname: libfoo.so.1 ->
@@ -156,19 +199,46 @@ pub const DLOPEN: &[(&str, &str, &str)] = &[
 mod tests {
     use super::*;
 
+    fn lookup1(table: &str, soname: &str) -> Option<String> {
+        let mut out = [None];
+        lookup(table, &[soname], &mut out);
+        out[0].take()
+    }
+
     #[test]
     fn front_coded_lookup() {
         let t = "0libGL.so.1\tlibgl1\n5U.so.1\tlibglu1-mesa\n3m.so.6\tlibc6\n3pthread.so.0\t\n";
-        assert_eq!(lookup(t, "libGL.so.1").as_deref(), Some("libgl1"));
-        assert_eq!(lookup(t, "libGLU.so.1").as_deref(), Some("libglu1-mesa"));
-        assert_eq!(lookup(t, "libm.so.6").as_deref(), Some("libc6"));
-        assert_eq!(lookup(t, "libpthread.so.0").as_deref(), Some("libc6"));
-        assert_eq!(lookup(t, "libnope.so.1"), None);
-        assert_eq!(lookup("9x\tp\n", "x"), None);
-        let t = "0libacl.so.1\t=\n3X11.so.6\t=\n3zz.so.1\t\n";
-        assert_eq!(lookup(t, "libacl.so.1").as_deref(), Some("libacl1"));
-        assert_eq!(lookup(t, "libX11.so.6").as_deref(), Some("libx11-6"));
-        assert_eq!(lookup(t, "libzz.so.1").as_deref(), Some("libx11-6"));
+        assert_eq!(lookup1(t, "libGL.so.1").as_deref(), Some("libgl1"));
+        assert_eq!(lookup1(t, "libGLU.so.1").as_deref(), Some("libglu1-mesa"));
+        assert_eq!(lookup1(t, "libm.so.6").as_deref(), Some("libc6"));
+        assert_eq!(lookup1(t, "libpthread.so.0").as_deref(), Some("libc6"));
+        assert_eq!(lookup1(t, "libnope.so.1"), None);
+        assert_eq!(lookup1("9x\tp\n", "x"), None);
+        // Byte order: upper case first. An empty package repeats the one before.
+        let t = "0libX11.so.6\t=\n3acl.so.1\t=\n3zz.so.1\t\n";
+        assert_eq!(lookup1(t, "libacl.so.1").as_deref(), Some("libacl1"));
+        assert_eq!(lookup1(t, "libX11.so.6").as_deref(), Some("libx11-6"));
+        assert_eq!(lookup1(t, "libzz.so.1").as_deref(), Some("libacl1"));
+    }
+
+    /// The merge in `lookup` needs every table sorted, without repeats.
+    #[test]
+    fn tables_are_sorted_by_soname() {
+        for (codename, table) in TABLES {
+            let mut prev = String::new();
+            let mut last: Option<String> = None;
+            for line in table.lines() {
+                let (name, _) = line.split_once('\t').unwrap();
+                let n = (name.as_bytes()[0] - b'0') as usize;
+                prev.truncate(n);
+                prev.push_str(&name[1..]);
+                if let Some(l) = &last {
+                    assert!(l.as_str() < prev.as_str(), "{codename}: {l} before {prev}");
+                }
+                last = Some(prev.clone());
+            }
+            assert!(last.is_some(), "{codename}: empty table");
+        }
     }
 
     #[test]
@@ -188,6 +258,19 @@ mod tests {
             assert_eq!(package("bookworm", so).as_deref(), Some(pkg), "{so}");
         }
         assert_eq!(package("sid-unknown", "libc.so.6"), None);
+        // Many at once, in one pass, in the order asked (repeats included).
+        assert_eq!(
+            packages(
+                "bookworm",
+                &["libz.so.1", "libnope.so.9", "libGL.so.1", "libz.so.1"]
+            ),
+            [
+                Some("zlib1g".into()),
+                None,
+                Some("libgl1".into()),
+                Some("zlib1g".into())
+            ]
+        );
         assert!(codenames().any(|c| c == "bookworm"));
     }
 

@@ -228,7 +228,13 @@ pub fn build(inp: Input<'_>) -> Report {
     let mut provided = Vec::new();
     let mut ignored = Vec::new();
     let codename = inp.codename.clone();
+    let mut packages = codename
+        .as_deref()
+        .map(|c| hints::packages(c, &all))
+        .unwrap_or_default()
+        .into_iter();
     for (so, (by, tried)) in &missing {
+        let package = packages.next().flatten();
         let by: Vec<String> = by.iter().cloned().collect();
         if inp.opts.ignore.iter().any(|i| i == so) {
             ignored.push(Provided {
@@ -242,7 +248,7 @@ pub fn build(inp: Input<'_>) -> Report {
             });
         } else {
             out_missing.push(Missing {
-                package: codename.as_deref().and_then(|c| hints::package(c, so)),
+                package,
                 hints: hints::hints_for(so, &by, &all)
                     .into_iter()
                     .map(str::to_string)

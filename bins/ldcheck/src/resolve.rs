@@ -129,7 +129,9 @@ pub struct Ctx<'a> {
     /// ld.so likewise stops trying a directory it found missing
     /// (r_search_path_elem's status); a name costs one probe per existing
     /// directory instead of one per subdirectory.
-    dirs: Memo<(u16, String), Arc<[String]>>,
+    dirs: Memo<(u16, String), Arc<[Dir]>>,
+    /// Per canonical directory: its names, once listed.
+    listings: Memo<String, Arc<Listing>>,
 }
 
 type Found = Option<(String, Arc<Obj>, How)>;
@@ -139,6 +141,42 @@ type Unmet = Arc<[(String, bool)]>;
 
 /// A cache shared by the threads that load entry points.
 type Memo<K, V> = Mutex<HashMap<K, V>>;
+
+/// A search directory that exists in the root.
+#[derive(Debug)]
+struct Dir {
+    /// As the loader spells it (from DT_RPATH, $ORIGIN and all), ending in '/'.
+    lit: String,
+    /// Its canonical path in the root, ending in '/'.
+    canon: String,
+    /// Shared by every spelling of the directory.
+    listing: Arc<Listing>,
+}
+
+/// The names in a search directory, read once it has been probed often
+/// enough to be worth it: a probe is one lstat, and listing a system
+/// directory of thousands of libraries costs more than the few probes that
+/// reach it (most libraries come from ld.so.cache).
+#[derive(Debug, Default)]
+struct Listing {
+    probes: std::sync::atomic::AtomicU32,
+    names: std::sync::OnceLock<Option<std::collections::HashSet<Box<str>>>>,
+}
+
+impl Listing {
+    const AFTER_PROBES: u32 = 8;
+
+    /// The names, when listed (None: probe).
+    fn names(&self, root: &Root, canon: &str) -> Option<&std::collections::HashSet<Box<str>>> {
+        if let Some(n) = self.names.get() {
+            return n.as_ref();
+        }
+        if self.probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < Self::AFTER_PROBES {
+            return None;
+        }
+        self.names.get_or_init(|| root.list(canon)).as_ref()
+    }
+}
 
 /// Where a search looked, recorded only when asked (for a missing library:
 /// a search that finds its library needs no list).
@@ -423,6 +461,7 @@ impl<'a> Ctx<'a> {
             objs: Mutex::new(HashMap::new()),
             probes: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            listings: Mutex::new(HashMap::new()),
             plain: Mutex::new(HashMap::new()),
             unmet: Mutex::new(HashMap::new()),
         }
@@ -467,30 +506,44 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The prefixes under search directory `pre` worth trying, best first:
-    /// `pre` + each hwcaps subdirectory that is a directory in the root.
-    fn existing(&self, pre: String, arch: &Arch) -> Arc<[String]> {
+    /// The directories under search directory `pre` worth trying, best
+    /// first: `pre` and each hwcaps subdirectory that is a directory in the root.
+    fn existing(&self, pre: String, arch: &Arch) -> Arc<[Dir]> {
         let key = (arch.machine, pre);
         if let Some(v) = self.dirs.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return v;
         }
         let pre = &key.1;
-        let v: Arc<[String]> = arch
+        let v: Arc<[Dir]> = arch
             .subdirs
             .iter()
-            .map(|sub| {
-                if sub.is_empty() {
+            .filter_map(|sub| {
+                let lit = if sub.is_empty() {
                     pre.clone()
                 } else {
                     format!("{pre}{sub}/")
-                }
+                };
+                let d = lit.trim_end_matches('/');
+                let (canon, kind) = self.root.resolve(if d.is_empty() { "." } else { d })?;
+                (kind == crate::root::Kind::Dir).then(|| Dir {
+                    listing: self.listing(&canon),
+                    canon: if canon == "/" { canon } else { canon + "/" },
+                    lit,
+                })
             })
-            .filter(|d| self.root.is_dir(if d.is_empty() { "." } else { d }))
             .collect();
         if let Ok(mut m) = self.dirs.lock() {
             m.insert(key, v.clone());
         }
         v
+    }
+
+    /// The listing of the directory at canonical path `canon`.
+    fn listing(&self, canon: &str) -> Arc<Listing> {
+        let Ok(mut m) = self.listings.lock() else {
+            return Arc::default();
+        };
+        m.entry(canon.to_string()).or_default().clone()
     }
 
     /// Try `name` in each directory of a search list.
@@ -510,10 +563,18 @@ impl<'a> Ctx<'a> {
                     pre.trim_end_matches('/').to_string()
                 }
             });
-            for sub in self.existing(pre, arch).iter() {
-                let path = format!("{sub}{name}");
-                if let Probe::Found(o) = self.probe(&path, arch) {
-                    return Some((path, o));
+            for d in self.existing(pre, arch).iter() {
+                // Not among the directory's names: not there (the probe would fail).
+                if d.listing
+                    .names(self.root, &d.canon)
+                    .is_some_and(|n| !n.contains(name))
+                {
+                    continue;
+                }
+                // Probed by the canonical path, so every spelling of a
+                // directory shares one answer; reported as the loader spells it.
+                if let Probe::Found(o) = self.probe(&format!("{}{name}", d.canon), arch) {
+                    return Some((format!("{}{name}", d.lit), o));
                 }
             }
         }

@@ -4,12 +4,16 @@
 //! the PATH arguments, which never follows a symlink out of the tree.
 
 use std::collections::HashMap;
+use std::ffi::CStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 const MAX_HOPS: usize = 40;
 const MAX_DEPTH: usize = 64;
 const MAX_FILES: usize = 2_000_000;
+/// Search directories with more names than this are probed name by name.
+const MAX_LISTED: usize = 100_000;
 
 #[derive(Debug)]
 pub struct Root {
@@ -138,9 +142,72 @@ impl Root {
         Some((c, kind))
     }
 
-    /// Whether in-root path `p` is a directory (symlinks resolved in the root).
-    pub fn is_dir(&self, p: &str) -> bool {
-        self.resolve(p).is_some_and(|(_, k)| k == Kind::Dir)
+    /// The names in the directory at canonical in-root path `dir`; None when
+    /// it cannot be read, is very large, or holds a name that is not UTF-8
+    /// (then every name has to be probed).
+    pub fn list(&self, dir: &str) -> Option<std::collections::HashSet<Box<str>>> {
+        let mut names = std::collections::HashSet::new();
+        let mut utf8 = true;
+        let complete = self.read_dir(dir, MAX_LISTED, |name, _| match name.to_str() {
+            Ok(n) => {
+                names.insert(n.into());
+            }
+            Err(_) => utf8 = false,
+        });
+        (complete && utf8).then_some(names)
+    }
+
+    /// Call `f` with the name and type of each entry of the directory at
+    /// canonical in-root path `dir` (getdents64 into a per-thread buffer;
+    /// std's read_dir goes through musl's opendir, which allocates and frees
+    /// its buffer with munmap per directory). False when it cannot be read
+    /// or holds more than `max` entries (`f` has seen some of them then).
+    pub fn read_dir(&self, dir: &str, max: usize, mut f: impl FnMut(&CStr, Type)) -> bool {
+        use dockhand::sys::fs::{self as sfs, DirReader};
+        use std::os::fd::AsFd;
+        thread_local! {
+            static BUF: std::cell::RefCell<Option<DirReader>> = const { std::cell::RefCell::new(None) };
+        }
+        let host = self.host_path(dir);
+        let Ok(fd) = sfs::open_dir_nofollow(&host) else {
+            return false;
+        };
+        BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            let r = b.get_or_insert_with(|| DirReader::new(32 << 10));
+            r.reset();
+            let mut n = 0;
+            loop {
+                match r.next(fd.as_fd()) {
+                    Ok(Some(d)) => {
+                        n += 1;
+                        if n > max {
+                            return false;
+                        }
+                        let name = r.name(d);
+                        let t = match d.d_type {
+                            sfs::DT_REG => Type::File,
+                            sfs::DT_DIR => Type::Dir,
+                            sfs::DT_LNK => Type::Symlink,
+                            sfs::DT_UNKNOWN => {
+                                // Filesystems without d_type: ask lstat.
+                                let p = host.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+                                match std::fs::symlink_metadata(p) {
+                                    Ok(m) if m.is_file() => Type::File,
+                                    Ok(m) if m.is_dir() => Type::Dir,
+                                    Ok(m) if m.file_type().is_symlink() => Type::Symlink,
+                                    _ => Type::Other,
+                                }
+                            }
+                            _ => Type::Other,
+                        };
+                        f(name, t);
+                    }
+                    Ok(None) => return true,
+                    Err(_) => return false,
+                }
+            }
+        })
     }
 
     /// The canonical path of the regular file at in-root path `p` (symlinks
@@ -148,6 +215,15 @@ impl Root {
     pub fn file(&self, p: &str) -> Option<String> {
         self.resolve(p).and_then(|(c, k)| (k == Kind::File).then_some(c))
     }
+}
+
+/// What a directory entry is (not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    File,
+    Dir,
+    Symlink,
+    Other,
 }
 
 /// What a resolved path is.
@@ -233,32 +309,36 @@ fn walk_dir(root: &Root, dir: &str, depth: usize, w: &mut Walk, links: &mut Vec<
     if matches!(dir, "/proc" | "/sys" | "/dev") {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(root.host_path(dir)) else {
-        return;
-    };
-    let mut ents: Vec<_> = rd.filter_map(|e| e.ok()).collect();
-    ents.sort_by_key(|e| e.file_name());
-    for e in ents {
-        let Ok(name) = e.file_name().into_string() else {
-            continue;
-        };
-        let Ok(ft) = e.file_type() else { continue };
+    // Names that are not UTF-8 cannot be sonames or paths in the report: skipped.
+    let mut ents: Vec<(String, Type)> = Vec::new();
+    root.read_dir(dir, MAX_FILES, |name, t| {
+        if let Ok(n) = name.to_str() {
+            ents.push((n.to_string(), t));
+        }
+    });
+    ents.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in ents {
         let p = if dir == "/" {
             format!("/{name}")
         } else {
             format!("{dir}/{name}")
         };
-        if ft.is_dir() {
-            if name.ends_with(".dist-info") {
-                w.dist_info.push(name.clone());
+        match t {
+            Type::Dir => {
+                if name.ends_with(".dist-info") {
+                    w.dist_info.push(name.clone());
+                }
+                walk_dir(root, &p, depth + 1, w, links);
             }
-            walk_dir(root, &p, depth + 1, w, links);
-        } else if ft.is_file() {
-            w.names.push(name);
-            w.files.push(p);
-        } else if ft.is_symlink() {
-            w.names.push(name.clone());
-            links.push((p, name));
+            Type::File => {
+                w.names.push(name);
+                w.files.push(p);
+            }
+            Type::Symlink => {
+                w.names.push(name.clone());
+                links.push((p, name));
+            }
+            Type::Other => {}
         }
     }
 }

@@ -92,6 +92,18 @@ pub fn open_read_nofollow(path: &Path) -> io::Result<std::fs::File> {
         .map_err(io::Error::from)
 }
 
+/// Open the directory at `path` for reading; a symlink in its last
+/// component is not followed (ELOOP), anything not a directory fails.
+pub fn open_dir_nofollow(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_DIRECTORY
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NOCTTY
+        | OFlag::O_NONBLOCK;
+    nix::fcntl::openat(nix::fcntl::AT_FDCWD, path, flags, Mode::empty()).map_err(io::Error::from)
+}
+
 /// Change the owner of what `fd` refers to (O_PATH handles and symlinks
 /// included: fchownat with AT_EMPTY_PATH acts on the fd's own inode).
 pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
@@ -128,6 +140,8 @@ pub struct Dent {
 
 pub const DT_UNKNOWN: u8 = libc::DT_UNKNOWN;
 pub const DT_DIR: u8 = libc::DT_DIR;
+pub const DT_REG: u8 = libc::DT_REG;
+pub const DT_LNK: u8 = libc::DT_LNK;
 
 // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
 const RECLEN_AT: usize = 16;
