@@ -7,6 +7,7 @@ pub mod clock;
 pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod hash;
 pub mod out;
 pub mod run;
 pub mod sys;

@@ -29,7 +29,7 @@ pub struct Cache {
     /// Positions of each key's entries, in cache order: built on the first
     /// lookup, so a tree with thousands of DT_NEEDED names does not scan the
     /// whole cache for each.
-    index: std::sync::OnceLock<std::collections::HashMap<String, Vec<u32>>>,
+    index: std::sync::OnceLock<dockhand::hash::FastMap<String, Vec<u32>>>,
 }
 
 fn rd<const N: usize>(b: &[u8], o: usize) -> Option<[u8; N]> {
@@ -165,7 +165,7 @@ impl Cache {
     pub fn lookup(&self, name: &str, flags: i32, supported: &[&str]) -> Option<&str> {
         let mut best: Option<(&str, usize)> = None;
         let index = self.index.get_or_init(|| {
-            let mut m: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+            let mut m: dockhand::hash::FastMap<String, Vec<u32>> = dockhand::hash::FastMap::default();
             for (i, e) in self.entries.iter().enumerate() {
                 m.entry(e.key.clone()).or_default().push(i as u32);
             }

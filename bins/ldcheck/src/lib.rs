@@ -13,10 +13,10 @@ pub mod root;
 
 use argh::FromArgs;
 use dockhand::cli::{self, Flag, ProcessEnv, Tail};
+use dockhand::hash::FastSet;
 use dockhand::Error;
 use resolve::{Ctx, Loaded, Obj};
 use root::Root;
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -141,22 +141,29 @@ pub struct Options {
     pub summary_only: bool,
 }
 
-/// How many threads read files and judge entry points (asked once: the
-/// answer reads cgroup files).
-fn threads() -> usize {
+/// The CPUs this process may use (asked once: the answer reads cgroup files).
+fn cpus() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(2, 4)
-    })
+    *N.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+}
+
+/// Threads for work that is mostly computing (judging entry points).
+fn cpu_threads() -> usize {
+    cpus().clamp(2, 4)
+}
+
+/// Threads for reading files: with a cold page cache every file's first
+/// block is a disk read, and more reads in flight than CPUs pay off
+/// (a torch + CUDA install, 14,000 files: 0.58 s cold with 2 threads, 0.45 s
+/// with 8, on 2 CPUs).
+fn io_threads() -> usize {
+    (cpus() * 2).clamp(4, 8)
 }
 
 /// Run `f` over `items` on a few threads (the caller's included), keeping
 /// the order. Small inputs stay on this thread: starting threads would cost
 /// more than it saves.
-pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     if items.len() < 512 {
         return items.iter().map(f).collect();
     }
@@ -172,7 +179,7 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
     };
     let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
         // Small stacks: the work is iterative, and big ones cost munmap time.
-        let hs: Vec<_> = (1..threads())
+        let hs: Vec<_> = (1..threads)
             .filter_map(|_| {
                 std::thread::Builder::new()
                     .stack_size(256 << 10)
@@ -208,7 +215,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
 
     // Read every file in parallel; keep the ELF ones.
     let parsed: Vec<Option<Result<Obj, String>>> =
-        par_map(&walk.files, |p| read_if_elf(&root, p, opts.symbols));
+        par_map(&walk.files, io_threads(), |p| read_if_elf(&root, p, opts.symbols));
     let mut objs: Vec<(String, Arc<Obj>)> = Vec::new();
     let mut unreadable = Vec::new();
     for (p, r) in walk.files.iter().zip(parsed) {
@@ -224,7 +231,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
     }
 
     // Entry points: programs, and objects no other file names in DT_NEEDED.
-    let needed: HashSet<&str> = objs
+    let needed: FastSet<&str> = objs
         .iter()
         .flat_map(|(_, o)| o.elf.needed.iter().map(|n| n.rsplit('/').next().unwrap_or(n)))
         .collect();
@@ -251,7 +258,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         }
     }
 
-    let loaded: Vec<Loaded> = par_map(&entries, |(p, o)| ctx.load(p, o.clone()));
+    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| ctx.load(p, o.clone()));
 
     let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
         || objs

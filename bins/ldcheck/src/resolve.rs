@@ -16,7 +16,7 @@
 use crate::elf::{self, Elf};
 use crate::ldcache::{self, Cache};
 use crate::root::Root;
-use std::collections::HashMap;
+use dockhand::hash::{FastMap as HashMap, FastSet as HashSet};
 use std::sync::{Arc, Mutex};
 
 /// A parsed object, shared between entry points.
@@ -160,14 +160,14 @@ struct Dir {
 #[derive(Debug, Default)]
 struct Listing {
     probes: std::sync::atomic::AtomicU32,
-    names: std::sync::OnceLock<Option<std::collections::HashSet<Box<str>>>>,
+    names: std::sync::OnceLock<Option<HashSet<Box<str>>>>,
 }
 
 impl Listing {
     const AFTER_PROBES: u32 = 8;
 
     /// The names, when listed (None: probe).
-    fn names(&self, root: &Root, canon: &str) -> Option<&std::collections::HashSet<Box<str>>> {
+    fn names(&self, root: &Root, canon: &str) -> Option<&HashSet<Box<str>>> {
         if let Some(n) = self.names.get() {
             return n.as_ref();
         }
@@ -458,12 +458,12 @@ impl<'a> Ctx<'a> {
             cache,
             library_path,
             symbols,
-            objs: Mutex::new(HashMap::new()),
-            probes: Mutex::new(HashMap::new()),
-            dirs: Mutex::new(HashMap::new()),
-            listings: Mutex::new(HashMap::new()),
-            plain: Mutex::new(HashMap::new()),
-            unmet: Mutex::new(HashMap::new()),
+            objs: Mutex::new(HashMap::default()),
+            probes: Mutex::new(HashMap::default()),
+            dirs: Mutex::new(HashMap::default()),
+            listings: Mutex::new(HashMap::default()),
+            plain: Mutex::new(HashMap::default()),
+            unmet: Mutex::new(HashMap::default()),
         }
     }
 
@@ -849,7 +849,7 @@ impl<'a> Ctx<'a> {
     /// Every node's l_name and l_libname entries, each mapped to the first
     /// node that has it (missing ones included, as in the scan).
     fn needed_index(l: &Loaded) -> HashMap<&str, usize> {
-        let mut m = HashMap::new();
+        let mut m = HashMap::default();
         for (j, n) in l.nodes.iter().enumerate() {
             for x in std::iter::once(&n.name).chain(&n.names) {
                 m.entry(x.as_str()).or_insert(j);
@@ -885,8 +885,8 @@ impl<'a> Ctx<'a> {
         if l.nodes.iter().any(|n| n.obj.is_none()) {
             return;
         }
-        let mut defs: std::collections::HashSet<(&str, Option<&str>)> = std::collections::HashSet::new();
-        let mut unversioned: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut defs: HashSet<(&str, Option<&str>)> = HashSet::default();
+        let mut unversioned: HashSet<&str> = HashSet::default();
         for n in &l.nodes {
             let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else {
                 return;

@@ -3,7 +3,7 @@
 //! leaving it, so nothing outside the image is ever read. Also the walk over
 //! the PATH arguments, which never follows a symlink out of the tree.
 
-use std::collections::HashMap;
+use dockhand::hash::{FastMap as HashMap, FastSet as HashSet};
 use std::ffi::CStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ impl Root {
         Root {
             host: host.to_path_buf(),
             cwd,
-            canon: Mutex::new(HashMap::new()),
+            canon: Mutex::new(HashMap::default()),
         }
     }
 
@@ -145,8 +145,8 @@ impl Root {
     /// The names in the directory at canonical in-root path `dir`; None when
     /// it cannot be read, is very large, or holds a name that is not UTF-8
     /// (then every name has to be probed).
-    pub fn list(&self, dir: &str) -> Option<std::collections::HashSet<Box<str>>> {
-        let mut names = std::collections::HashSet::new();
+    pub fn list(&self, dir: &str) -> Option<HashSet<Box<str>>> {
+        let mut names = HashSet::default();
         let mut utf8 = true;
         let complete = self.read_dir(dir, MAX_LISTED, |name, _| match name.to_str() {
             Ok(n) => {
@@ -265,7 +265,10 @@ pub fn walk(root: &Root, paths: &[String]) -> Result<Walk, String> {
     let mut w = Walk::default();
     let mut tops = Vec::new();
     // Resolved on a few threads: a Dockerfile may name thousands of files.
-    for (p, r) in paths.iter().zip(crate::par_map(paths, |p| root.resolve(p))) {
+    for (p, r) in paths
+        .iter()
+        .zip(crate::par_map(paths, crate::io_threads(), |p| root.resolve(p)))
+    {
         tops.push(r.ok_or_else(|| format!("{p}: no such file or directory{}", in_root(root)))?);
     }
     let mut links: Vec<(String, String)> = Vec::new();
