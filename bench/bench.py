@@ -35,6 +35,8 @@ import report as rp  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = "/var/cache/dockhand"
 WHEELS = CACHE + "/wheels"
+# torch and the NVIDIA CUDA wheels it depends on, pinned (bench/run.sh downloads them once).
+TORCH_WHEELS = CACHE + "/wheels-torch"
 NOBODY = 65534
 TOOLS = ["runas", "healthcheck", "waitfor", "ready", "ldcheck"]
 BUDGET_KB = {"runas": 450, "healthcheck": 700, "waitfor": 700, "ready": 700, "ldcheck": 900}
@@ -804,6 +806,45 @@ def opencv_tree():
     return dest, os.path.basename(whl)
 
 
+def torch_tree():
+    """torch and its NVIDIA wheels installed into one site-packages directory, each wheel unpacked
+    as pip installs it (once, under /var/cache/dockhand/bench)."""
+    wheels = sorted(glob.glob(TORCH_WHEELS + "/*.whl"))
+    if not any(os.path.basename(w).startswith("torch-") for w in wheels):
+        return None, "no torch wheel in %s (bench/run.sh downloads torch and its dependencies)" % TORCH_WHEELS
+    names = [os.path.basename(w) for w in wheels]
+    dest = os.path.join(CACHE, "bench", "torch-site-packages")
+    stamp = os.path.join(dest, ".unpacked")
+    want = "\n".join(names)
+    try:
+        with open(stamp) as f:
+            done = f.read() == want
+    except OSError:
+        done = False
+    if not done:
+        log("  unpacking %d wheels into %s (once)" % (len(wheels), dest))
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(dest)
+        for w in wheels:
+            with zipfile.ZipFile(w) as z:
+                z.extractall(dest)
+        with open(stamp, "w") as f:
+            f.write(want)
+    torch = next(n for n in names if n.startswith("torch-"))
+    return dest, "%s and %d more wheels" % (torch, len(names) - 1)
+
+
+def count_files(tree):
+    return sum(len(fs) for _, _, fs in os.walk(tree))
+
+
+def drop_caches():
+    """Empty the page cache (root only): the next run reads every file from disk."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
 def peer_tree_check(s, out, err):
     with open(err, "rb") as f:
         if b"Traceback" in f.read(1 << 20):
@@ -864,6 +905,41 @@ def sec_ldcheck(ctx):
     else:
         log("  " + whl)
         groups.append(("opencv-python wheel", "", whl, []))
+    # A torch + CUDA install: thousands of files, most of them Python, read to find the ELF ones.
+    tree, what = torch_tree()
+    if tree:
+        files = elf_files(tree)
+        total = count_files(tree)
+        log("  torch install: %d files, %d ELF" % (total, len(files)))
+        cmds = ld_group(ctx, files, "FILES", dir_arg=tree, slow_once={"lddtree"})
+        n = ctx.rounds(10, 2)
+        m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=60, warmup=1, log=log)
+        d = next(c for c in cmds if c.label == "ldcheck DIR")
+        abs_target(ctx, "ldcheck", "ldcheck on a torch + CUDA install < 1 s", d, lambda c: c.median_ms(), 1000.0,
+                   lambda v: "%s (%d files)" % (rp.fmt_ms(v), total))
+        # The same with an empty page cache before every run, timed on its own (dropping the
+        # cache inside the interleaved rounds would slow the commands that follow).
+        cold = ctx.tool("ldcheck", [tree], label="ldcheck DIR, cold cache", setup=drop_caches)
+        cold.shown = "%s DIR (page cache dropped before each run)" % ctx.shown_bin("ldcheck")
+        cold.check = ldcheck_json_check(cold)
+        cold.check_argv = cold.argv[:1] + ["--format", "json", tree]
+        if ctx.root:
+            m.interleave([cold], ctx.workdir, min_runs=min(3, n), max_runs=min(5, n), budget_s=30, warmup=0,
+                         log=log)
+            abs_target(ctx, "ldcheck", "ldcheck on a torch + CUDA install, cold page cache < 1 s", cold,
+                       lambda c: c.median_ms(), 1000.0, lambda v: "%s (%d files)" % (rp.fmt_ms(v), total))
+        else:
+            cold.missing = "needs root (drops the page cache)"
+        cmds.insert(2, cold)
+        groups.append(("torch + CUDA wheels", "%s, installed: %d files, %d ELF" % (what, total, len(files)),
+                       "FILES: the %d ELF files of a site-packages directory holding %s (each unpacked as pip "
+                       "installs it); DIR: that directory, %d files, which ldcheck walks and reads to find the "
+                       "ELF ones. The cold row empties the page cache (/proc/sys/vm/drop_caches) before each "
+                       "run. lddtree runs once (its check run)." % (len(files), what, total), cmds))
+    else:
+        log("  " + what)
+        ctx.targets.append(("ldcheck", "ldcheck on a torch + CUDA install < 1 s", what, "not measured"))
+        groups.append(("torch + CUDA wheels", "", what, []))
     files = elf_files("/usr/lib", skip={"/usr/lib/debug"})
     log("  /usr/lib: %d ELF files" % len(files))
     cmds = ld_group(ctx, files, "FILES", slow_once={"lddtree"})
@@ -880,7 +956,9 @@ def sec_ldcheck(ctx):
             ratio_target(ctx, "ldcheck", "ldcheck on %s <= 1.0x libtree" % name, cmds[0],
                          next(c for c in cmds if c.label == "libtree"), 1.0)
             libtree = next(c for c in cmds if c.label == "libtree")
-            ctx.chart.append(("ldcheck: " + name, group_bars(cmds, best), tick(1.0, libtree, best)))
+            # The cold-cache row is on another scale (disk reads): table only.
+            warm = [c for c in cmds if "cold" not in c.label]
+            ctx.chart.append(("ldcheck: " + name, group_bars(warm, best), tick(1.0, libtree, best)))
         else:
             ctx.targets.append(("ldcheck", "ldcheck on %s <= 1.0x libtree" % name, what, "not measured"))
         results.append((title or name, what, cmds, best))

@@ -61,4 +61,22 @@ if ! compgen -G "$wheels/opencv_python-[0-9]*.whl" >/dev/null; then
         say "could not download opencv-python: its ldcheck rows will say so"
 fi
 
+# torch and the NVIDIA CUDA wheels it pulls in (about 2.8 GB, once), pinned so that every run
+# measures the same install: ldcheck's "torch + CUDA install in under 1 s" target.
+torch_wheels=/var/cache/dockhand/wheels-torch
+torch_pin=torch==2.5.1
+if [[ ! -f $torch_wheels/.complete ]] || [[ $(cat "$torch_wheels/.complete") != "$torch_pin" ]]; then
+    say "downloading $torch_pin and its CUDA wheels into $torch_wheels (once, about 2.8 GB)"
+    rm -rf "$torch_wheels"
+    mkdir -p "$torch_wheels"
+    if /usr/bin/python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+        --dest "$torch_wheels" "$torch_pin"; then
+        echo "$torch_pin" >"$torch_wheels/.complete"
+    else
+        rm -rf "$torch_wheels"
+        say "could not download $torch_pin: its ldcheck rows will say so"
+    fi
+fi
+
 exec /usr/bin/python3 -B bench/bench.py "$@"

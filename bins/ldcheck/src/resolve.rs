@@ -130,6 +130,8 @@ pub struct Ctx<'a> {
     /// (r_search_path_elem's status); a name costs one probe per existing
     /// directory instead of one per subdirectory.
     dirs: Memo<(u16, String), Arc<[Dir]>>,
+    /// Search lists by (machine, kind, spec and origin).
+    lists: Memo<(u16, ListKind, String), SearchList>,
     /// Per canonical directory: its names, once listed.
     listings: Memo<String, Arc<Listing>>,
 }
@@ -141,6 +143,27 @@ type Unmet = Arc<[(String, bool)]>;
 
 /// A cache shared by the threads that load entry points.
 type Memo<K, V> = Mutex<HashMap<K, V>>;
+
+/// Which search list a spec is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ListKind {
+    /// DT_RPATH or DT_RUNPATH: ':'-separated, repeats dropped.
+    Path,
+    /// LD_LIBRARY_PATH: ':' or ';'-separated.
+    LibraryPath,
+    /// The machine's default directories.
+    Default,
+}
+
+/// One element of a search list: how the "searched" line names it, and
+/// the directories (it and its hwcaps subdirectories) that exist.
+#[derive(Debug)]
+struct SearchDir {
+    label: String,
+    dirs: Arc<[Dir]>,
+}
+
+type SearchList = Arc<[SearchDir]>;
 
 /// A search directory that exists in the root.
 #[derive(Debug)]
@@ -462,6 +485,7 @@ impl<'a> Ctx<'a> {
             probes: Mutex::new(HashMap::default()),
             dirs: Mutex::new(HashMap::default()),
             listings: Mutex::new(HashMap::default()),
+            lists: Mutex::new(HashMap::default()),
             plain: Mutex::new(HashMap::default()),
             unmet: Mutex::new(HashMap::default()),
         }
@@ -546,24 +570,54 @@ impl<'a> Ctx<'a> {
         m.entry(canon.to_string()).or_default().clone()
     }
 
+    /// A search list (DT_RPATH, DT_RUNPATH, LD_LIBRARY_PATH or the default
+    /// directories) split, expanded for `origin` and matched with the
+    /// directories that exist: worked out once per (list, origin) and run.
+    fn search_list(&self, kind: ListKind, spec: &str, origin: Option<&str>, arch: &Arch) -> SearchList {
+        let key = (arch.machine, kind, format!("{spec}\0{}", origin.unwrap_or("\0")));
+        if let Some(v) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let elems: Vec<String> = match kind {
+            ListKind::Path => self.path_list(spec, origin, arch),
+            // LD_LIBRARY_PATH is split on ':' and ';'; $ORIGIN there means the main program's.
+            ListKind::LibraryPath => spec
+                .split([':', ';'])
+                .filter_map(|e| expand(e, origin, arch))
+                .collect(),
+            ListKind::Default => arch.default_dirs.iter().map(|s| s.to_string()).collect(),
+        };
+        let v: SearchList = elems
+            .into_iter()
+            .map(|d| {
+                let pre = dir_prefix(&d);
+                SearchDir {
+                    label: if pre.is_empty() {
+                        ".".into()
+                    } else {
+                        pre.trim_end_matches('/').to_string()
+                    },
+                    dirs: self.existing(pre, arch),
+                }
+            })
+            .collect();
+        if let Ok(mut m) = self.lists.lock() {
+            m.insert(key, v.clone());
+        }
+        v
+    }
+
     /// Try `name` in each directory of a search list.
     fn open_path(
         &self,
-        dirs: &[String],
+        list: &[SearchDir],
         name: &str,
         arch: &Arch,
         tried: &mut Tried,
     ) -> Option<(String, Arc<Obj>)> {
-        for d in dirs {
-            let pre = dir_prefix(d);
-            tried.push(|| {
-                if pre.is_empty() {
-                    ".".into()
-                } else {
-                    pre.trim_end_matches('/').to_string()
-                }
-            });
-            for d in self.existing(pre, arch).iter() {
+        for sd in list {
+            tried.push(|| sd.label.clone());
+            for d in sd.dirs.iter() {
                 // Not among the directory's names: not there (the probe would fail).
                 if d.listing
                     .names(self.root, &d.canon)
@@ -763,7 +817,7 @@ impl<'a> Ctx<'a> {
             while let Some(c) = cur {
                 let n = &l.nodes[c];
                 if let Some(rp) = n.obj.as_ref().and_then(|o| o.elf.rpath.as_deref()) {
-                    let dirs = self.path_list(rp, Some(&self.origin(n)), arch);
+                    let dirs = self.search_list(ListKind::Path, rp, Some(&self.origin(n)), arch);
                     if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
                         return Some((p, o, How::Rpath));
                     }
@@ -773,7 +827,7 @@ impl<'a> Ctx<'a> {
             }
             if !did_main {
                 if let Some(rp) = l.nodes[0].obj.as_ref().and_then(|o| o.elf.rpath.as_deref()) {
-                    let dirs = self.path_list(rp, Some(&self.origin(&l.nodes[0])), arch);
+                    let dirs = self.search_list(ListKind::Path, rp, Some(&self.origin(&l.nodes[0])), arch);
                     if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
                         return Some((p, o, How::Rpath));
                     }
@@ -781,18 +835,14 @@ impl<'a> Ctx<'a> {
             }
         }
         if let Some(lp) = &self.library_path {
-            // LD_LIBRARY_PATH is split on ':' and ';'; $ORIGIN there means the main program's.
-            let origin = self.origin(&l.nodes[0]);
-            let dirs: Vec<String> = lp
-                .split([':', ';'])
-                .filter_map(|e| expand(e, Some(&origin), arch))
-                .collect();
+            let origin = lp.contains('$').then(|| self.origin(&l.nodes[0]));
+            let dirs = self.search_list(ListKind::LibraryPath, lp, origin.as_deref(), arch);
             if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
                 return Some((p, o, How::LdLibraryPath));
             }
         }
         if let Some(rp) = lobj.elf.runpath.as_deref() {
-            let dirs = self.path_list(rp, Some(&self.origin(ld)), arch);
+            let dirs = self.search_list(ListKind::Path, rp, Some(&self.origin(ld)), arch);
             if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
                 return Some((p, o, How::Runpath));
             }
@@ -810,7 +860,7 @@ impl<'a> Ctx<'a> {
             }
         }
         if !nodeflib {
-            let dirs: Vec<String> = arch.default_dirs.iter().map(|s| s.to_string()).collect();
+            let dirs = self.search_list(ListKind::Default, "", None, arch);
             if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
                 return Some((p, o, How::Default));
             }
