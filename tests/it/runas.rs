@@ -268,16 +268,31 @@ fn other_filesystems_inside_path_are_left_alone_unless_asked() {
     };
     std::fs::create_dir(root.join("data/m")).unwrap();
     touch(&root.join("data/before"));
-    let show = "exec chroot \"$R\" /usr/local/bin/runas --chown /data $X app stat -c '%n %u' /data/m /data/m/f /data/before";
-    let setup = "mount -t tmpfs none \"$R/data/m\" && touch \"$R/data/m/f\" && ";
+    // Bind mounts of the same filesystem (st_dev is the same; the mount ID
+    // is not): a directory and a single file from outside /data, as
+    // `docker run -v` makes them.
+    std::fs::create_dir_all(root.join("secret/dir")).unwrap();
+    touch(&root.join("secret/dir/key"));
+    touch(&root.join("secret/file"));
+    std::fs::create_dir(root.join("data/b")).unwrap();
+    touch(&root.join("data/bf"));
+    let show = "exec chroot \"$R\" /usr/local/bin/runas --chown /data $X app \
+                stat -c '%n %u' /data/m /data/m/f /data/b /data/b/key /data/bf /data/before";
+    let setup = "mount -t tmpfs none \"$R/data/m\" && touch \"$R/data/m/f\" && \
+                 mount --bind \"$R/secret/dir\" \"$R/data/b\" && mount --bind \"$R/secret/file\" \"$R/data/bf\" && ";
     let o = run(ns(root.path(), &format!("{setup}{show}")).env("X", ""));
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(out.contains("/data/m 0\n/data/m/f 0\n/data/before 1000"), "{out}");
-    assert!(stderr(&o).contains("1 on another filesystem"), "{}", stderr(&o));
+    assert!(
+        out.contains("/data/m 0\n/data/m/f 0\n/data/b 0\n/data/b/key 0\n/data/bf 0\n/data/before 1000"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("3 on another mount"), "{}", stderr(&o));
+    assert_eq!(owner(&root.join("secret/dir/key")), (0, 0));
+    assert_eq!(owner(&root.join("secret/file")), (0, 0));
     let o = run(ns(root.path(), &format!("{setup}{show}")).env("X", "--chown-cross-mounts"));
     assert!(
-        stdout(&o).contains("/data/m 1000\n/data/m/f 1000"),
+        stdout(&o).contains("/data/m 1000\n/data/m/f 1000\n/data/b 1000\n/data/b/key 1000\n/data/bf 1000"),
         "{} {}",
         stdout(&o),
         stderr(&o)

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 /// How to walk.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// Descend into (and change) other filesystems mounted inside PATH.
+    /// Descend into (and change) other mounts inside PATH (other
+    /// filesystems, and bind mounts of PATH's own).
     pub cross_mounts: bool,
     /// Change non-directories that have more than one hard link.
     pub hardlinks: bool,
@@ -52,7 +53,7 @@ pub struct Stats {
     pub changed: u64,
     /// Non-directories with more than one hard link, left alone.
     pub hardlinked: u64,
-    /// Entries on another filesystem, left alone (and not descended into).
+    /// Entries on another mount, left alone (and not descended into).
     pub other_fs: u64,
     /// Entries that vanished or were replaced while being looked at.
     pub raced: u64,
@@ -87,7 +88,7 @@ impl Stats {
         ));
         let why: Vec<String> = [
             (self.hardlinked, "hard-linked"),
-            (self.other_fs, "on another filesystem"),
+            (self.other_fs, "on another mount"),
             (self.raced, "changed during the walk"),
         ]
         .iter()
@@ -131,7 +132,8 @@ struct Queue {
 struct Walk {
     uid: u32,
     gid: u32,
-    dev: u64,
+    /// The PATH itself: entries on another mount are left alone.
+    top: fs::Stat,
     opts: Options,
     queue: Mutex<Queue>,
     cv: Condvar,
@@ -165,7 +167,7 @@ impl Walk {
     }
 
     /// A directory just opened: count it, change it if needed, and return it
-    /// to be walked unless it is on another filesystem.
+    /// to be walked unless it is on another mount.
     fn enter(&self, fd: OwnedFd, path: PathBuf, st: &mut Stats) -> Option<(OwnedFd, PathBuf)> {
         let s = match fs::fstat(fd.as_fd()) {
             Ok(s) => s,
@@ -175,7 +177,7 @@ impl Walk {
             }
         };
         st.seen += 1;
-        if s.dev != self.dev && !self.opts.cross_mounts {
+        if s.other_mount(&self.top) && !self.opts.cross_mounts {
             st.other_fs += 1;
             return None;
         }
@@ -237,7 +239,7 @@ impl Walk {
             };
         }
         st.seen += 1;
-        if s.dev != self.dev && !self.opts.cross_mounts {
+        if s.other_mount(&self.top) && !self.opts.cross_mounts {
             st.other_fs += 1;
             return None;
         }
@@ -374,8 +376,8 @@ impl Walk {
 /// differs to `uid`:`gid`. Warnings go to stderr; the counts come back.
 pub fn chown_tree(root: OwnedFd, path: &Path, uid: u32, gid: u32, opts: Options) -> Stats {
     let mut st = Stats::default();
-    let dev = match fs::fstat(root.as_fd()) {
-        Ok(s) => s.dev,
+    let top = match fs::fstat(root.as_fd()) {
+        Ok(s) => s,
         Err(e) => {
             st.errors += 1;
             out::warn(crate::TOOL, &format!("{}: cannot stat: {e}", path.display()));
@@ -385,7 +387,7 @@ pub fn chown_tree(root: OwnedFd, path: &Path, uid: u32, gid: u32, opts: Options)
     let walk = Walk {
         uid,
         gid,
-        dev,
+        top,
         opts: Options {
             threads: opts.threads.max(1),
             ..opts

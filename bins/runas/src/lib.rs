@@ -29,7 +29,7 @@ struct Args {
     /// it to the user, or to USER:GROUP with PATH=USER:GROUP; repeatable
     #[argh(option)]
     chown: Vec<String>,
-    /// with --chown, also change other filesystems mounted inside PATH
+    /// with --chown, also change what is mounted inside PATH (other filesystems, bind mounts)
     #[argh(switch)]
     chown_cross_mounts: bool,
     /// with --chown, also change files that have more than one hard link

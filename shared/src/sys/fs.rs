@@ -22,6 +22,58 @@ pub struct Stat {
     pub nlink: u64,
     pub uid: u32,
     pub gid: u32,
+    /// The mount it is on (statx's STX_MNT_ID, Linux 5.8+): tells a bind
+    /// mount of the same filesystem, which `dev` cannot. None on older kernels.
+    pub mnt_id: Option<u64>,
+}
+
+const STATX_BASIC_STATS: u32 = 0x7ff;
+const STATX_MNT_ID: u32 = 0x1000;
+
+/// st_dev as glibc and musl encode a (major, minor) pair.
+fn makedev(major: u32, minor: u32) -> u64 {
+    let (ma, mi) = (u64::from(major), u64::from(minor));
+    ((ma & 0xffff_f000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffff_ff00) << 12) | (mi & 0xff)
+}
+
+/// statx(dir, name, flags) with the basic fields and the mount ID; None
+/// when the kernel or a seccomp filter refuses statx itself (ENOSYS, EPERM):
+/// the caller falls back to fstatat.
+fn statx(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> Option<io::Result<Stat>> {
+    let mut sx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    loop {
+        // SAFETY: `name` is NUL-terminated and `sx` is valid for writes of a
+        // struct statx for the whole call; the kernel writes at most that.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_statx,
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags,
+                STATX_BASIC_STATS | STATX_MNT_ID,
+                sx.as_mut_ptr(),
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            Errno::ENOSYS | Errno::EPERM => return None,
+            e => return Some(Err(e.into())),
+        }
+    }
+    // SAFETY: zero-initialised and filled in by a successful statx.
+    let sx = unsafe { sx.assume_init() };
+    Some(Ok(Stat {
+        dev: makedev(sx.stx_dev_major, sx.stx_dev_minor),
+        ino: sx.stx_ino,
+        mode: u32::from(sx.stx_mode),
+        nlink: u64::from(sx.stx_nlink),
+        uid: sx.stx_uid,
+        gid: sx.stx_gid,
+        mnt_id: (sx.stx_mask & STATX_MNT_ID != 0).then_some(sx.stx_mnt_id),
+    }))
 }
 
 impl Stat {
@@ -33,7 +85,14 @@ impl Stat {
             nlink: s.st_nlink as _,
             uid: s.st_uid,
             gid: s.st_gid,
+            mnt_id: None,
         }
+    }
+
+    /// On another mount than `o`: another filesystem, or (when the kernel
+    /// tells mount IDs) a bind mount of the same one.
+    pub fn other_mount(&self, o: &Stat) -> bool {
+        self.dev != o.dev || matches!((self.mnt_id, o.mnt_id), (Some(a), Some(b)) if a != b)
     }
     pub fn is_dir(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFDIR
@@ -49,6 +108,9 @@ impl Stat {
 
 /// fstat on any fd, O_PATH ones included.
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
+    if let Some(r) = statx(fd, c"", libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) {
+        return r;
+    }
     nix::sys::stat::fstatat(fd, c"", AtFlags::AT_EMPTY_PATH | AtFlags::AT_SYMLINK_NOFOLLOW)
         .map(Stat::from)
         .map_err(io::Error::from)
@@ -56,6 +118,9 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
 
 /// fstatat(dir, name, AT_SYMLINK_NOFOLLOW): a symlink is described, not followed.
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Stat> {
+    if let Some(r) = statx(dir, name, libc::AT_SYMLINK_NOFOLLOW) {
+        return r;
+    }
     nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
         .map(Stat::from)
         .map_err(io::Error::from)
