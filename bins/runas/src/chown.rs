@@ -473,7 +473,7 @@ mod tests {
         };
         assert_eq!(
             s.summary(Path::new("/data"), false, Duration::from_millis(250)),
-            "/data: 10 seen, 3 changed, 3 skipped (1 hard-linked, 2 on another filesystem) in 250ms"
+            "/data: 10 seen, 3 changed, 3 skipped (1 hard-linked, 2 on another mount) in 250ms"
         );
         let s = Stats {
             seen: 1,
