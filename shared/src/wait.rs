@@ -6,9 +6,10 @@
 use crate::check::{self, Options};
 use crate::clock::{Clock, Deadline, SystemClock};
 use crate::target::Target;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Exponential backoff with jitter: 25 ms, ~50 ms, ~100 ms ... up to `max`.
 #[derive(Debug, Clone)]
@@ -135,11 +136,33 @@ pub fn wait_all_with(
     let overall = Deadline::after(start, opts.timeout);
     let (tx, rx) = mpsc::channel::<Msg>();
 
+    // Set once the wait is over. The signal thread outlives it, and its
+    // caller may be about to act on the result (waitfor execs COMMAND): a
+    // signal then would be taken by the thread and lost, so instead it ends
+    // the process the way the wait would have (exit 128+N, nothing started).
+    let over = Arc::new(AtomicBool::new(false));
     if opts.handle_signals {
         crate::sys::signal::spawn_waiter(&[libc::SIGTERM, libc::SIGINT], {
             let tx = tx.clone();
+            let over = over.clone();
             move |sig| {
                 let _ = tx.send(Msg::Signal(sig));
+                // After the send: if `over` is not set yet, the final drain
+                // below (which runs after setting it) sees this message.
+                if over.load(Ordering::SeqCst) {
+                    let tool = std::env::args()
+                        .next()
+                        .map(|a| a.rsplit('/').next().unwrap_or_default().to_string())
+                        .unwrap_or_default();
+                    crate::out::warn(
+                        &tool,
+                        &format!(
+                            "got SIG{} as the wait ended; exiting",
+                            crate::sys::signal::name(sig)
+                        ),
+                    );
+                    std::process::exit(128 + sig);
+                }
             }
         })
         .map_err(|e| Stop::Setup(format!("cannot set up signal handling: {e}")))?;
@@ -194,7 +217,31 @@ pub fn wait_all_with(
             .map_err(|e| Stop::Setup(format!("cannot start a thread for {t}: {e}", t = targets[i])))?;
     }
     drop(tx);
+    let r = poll(targets, opts, cancel, on_event, &*clock, start, overall, &rx);
+    over.store(true, Ordering::SeqCst);
+    // A signal that came with the last answer still counts as "while waiting".
+    if r.is_ok() {
+        while let Ok(m) = rx.try_recv() {
+            if let Msg::Signal(n) = m {
+                return Err(Stop::Signal(n));
+            }
+        }
+    }
+    r
+}
 
+/// The receiving side of `wait_all_with`: every answer, progress and the deadline.
+#[allow(clippy::too_many_arguments)]
+fn poll(
+    targets: &[Target],
+    opts: &WaitOptions,
+    cancel: Option<&dyn Fn() -> bool>,
+    on_event: &mut dyn FnMut(Event<'_>),
+    clock: &dyn Clock,
+    start: Instant,
+    overall: Deadline,
+    rx: &mpsc::Receiver<Msg>,
+) -> Result<(), Stop> {
     let mut up = vec![false; targets.len()];
     let mut last: Vec<String> = vec!["not tried yet".into(); targets.len()];
     let mut remaining = targets.len();

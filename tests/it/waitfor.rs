@@ -342,6 +342,53 @@ fn sigint_while_waiting_exits_130() {
     signal_while_waiting(libc::SIGINT);
 }
 
+/// A SIGTERM after the targets are up but before COMMAND is exec'd must not
+/// be lost (the signal thread used to take it and the command ran anyway).
+/// strace holds the exec for 3 s, so the signal lands in that window every time.
+#[test]
+fn sigterm_between_the_wait_and_the_exec_is_not_lost() {
+    const TEST: &str = "sigterm_between_the_wait_and_the_exec_is_not_lost";
+    if !have("strace", &["-V"]) {
+        return skip(TEST, "needs strace (make setup installs it)");
+    }
+    let dir = TempDir::new("waitfor-late-sig");
+    let marker = dir.join("ran");
+    let mut child = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "trace=execve"])
+        .args(["-e", "inject=execve:delay_enter=3000000:when=1"])
+        .arg(bin("waitfor"))
+        .args(["file:///", "--", "touch", marker.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // "is up" is printed right before the exec, which strace then holds.
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&seen).contains("is up") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "waitfor said nothing: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // strace's child is waitfor.
+    let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let pid: u32 = kids
+        .split_whitespace()
+        .next()
+        .expect("strace has no child")
+        .parse()
+        .unwrap();
+    send(pid, libc::SIGTERM);
+    let (o, _) = finish_within(child, start, Duration::from_secs(20));
+    err.read_to_end(&mut seen).unwrap();
+    let said = String::from_utf8_lossy(&seen);
+    assert_eq!(o.status.code(), Some(143), "{said}");
+    assert!(said.contains("got SIGTERM"), "{said}");
+    assert!(!marker.exists(), "COMMAND ran after SIGTERM");
+}
+
 #[test]
 fn usage_errors_exit_2_naming_the_target() {
     for (args, want) in [
