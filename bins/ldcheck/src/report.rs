@@ -1,6 +1,6 @@
 //! The findings of all entry points gathered into one report, and its three
 //! forms: a short text summary, a libtree-like tree, and one JSON object
-//! (documented in docs/ldcheck.md).
+//! (documented in the README).
 
 use crate::gpu::{self, DriverCheck};
 use crate::hints;
