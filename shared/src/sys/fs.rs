@@ -129,14 +129,17 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Stat> {
 /// Open the directory `name` inside `dir` for reading; a symlink or
 /// anything else that is not a directory fails with ENOTDIR or ELOOP.
 pub fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
-    let flags = OFlag::O_RDONLY
-        | OFlag::O_DIRECTORY
-        | OFlag::O_NOFOLLOW
-        | OFlag::O_CLOEXEC
-        | OFlag::O_NOCTTY
-        | OFlag::O_NONBLOCK;
-    nix::fcntl::openat(dir, name, flags, Mode::empty()).map_err(io::Error::from)
+    nix::fcntl::openat(dir, name, DIR_FLAGS, Mode::empty()).map_err(io::Error::from)
 }
+
+/// How directories are opened for reading: never through a symlink in the
+/// last component, never as anything but a directory, never blocking.
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC)
+    .union(OFlag::O_NOCTTY)
+    .union(OFlag::O_NONBLOCK);
 
 /// An O_PATH handle on `name` itself (a symlink is not followed): opening it
 /// has no side effects, even for a FIFO or a device, and the handle pins the
@@ -160,13 +163,7 @@ pub fn open_read_nofollow(path: &Path) -> io::Result<std::fs::File> {
 /// Open the directory at `path` for reading; a symlink in its last
 /// component is not followed (ELOOP), anything not a directory fails.
 pub fn open_dir_nofollow(path: &Path) -> io::Result<OwnedFd> {
-    let flags = OFlag::O_RDONLY
-        | OFlag::O_DIRECTORY
-        | OFlag::O_NOFOLLOW
-        | OFlag::O_CLOEXEC
-        | OFlag::O_NOCTTY
-        | OFlag::O_NONBLOCK;
-    nix::fcntl::openat(nix::fcntl::AT_FDCWD, path, flags, Mode::empty()).map_err(io::Error::from)
+    nix::fcntl::openat(nix::fcntl::AT_FDCWD, path, DIR_FLAGS, Mode::empty()).map_err(io::Error::from)
 }
 
 /// Change the owner of what `fd` refers to (O_PATH handles and symlinks
