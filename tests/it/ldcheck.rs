@@ -781,6 +781,127 @@ fn nvidia_cuda_runtime_wheel() {
     assert!(out.contains("loads libcuda.so.1 with dlopen"), "{out}");
 }
 
+/// Run ldcheck in a private mount namespace whose /proc/driver (or
+/// /sys/module) holds a driver version file, with /dev/nvidia0 and
+/// /dev/nvidiactl: what the host of a GPU container shows.
+fn ldcheck_with_driver(root: &Path, version_file: &str, text: &str) -> (String, i32) {
+    let (mnt, dir) = match version_file {
+        "proc" => ("/proc/driver", "/proc/driver/nvidia"),
+        _ => ("/sys/module", "/sys/module/nvidia"),
+    };
+    let script = format!(
+        "set -e; mount -t tmpfs none {mnt}; mkdir {dir}; printf '%s\\n' \"$1\" > {dir}/version; \
+         mount -t tmpfs none /dev; : > /dev/nvidia0; : > /dev/nvidiactl; shift; exec \"$@\""
+    );
+    let o = run(Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            text,
+        ])
+        .arg(bin("ldcheck"))
+        .arg("--root")
+        .arg(root)
+        .arg("/opt/venv"));
+    let err = stderr(&o);
+    assert!(err.is_empty(), "stderr: {err}");
+    (stdout(&o), o.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn host_driver_is_checked_against_the_cuda_runtime() {
+    let t = "host_driver_is_checked_against_the_cuda_runtime";
+    let Some((_keep, root)) = wheel_root(t, "nvidia-cuda-runtime-cu12") else {
+        return;
+    };
+    if !have("unshare", &["--version"]) {
+        skip(t, "needs unshare (util-linux)");
+        return;
+    }
+    // The wheel's own version, from its dist-info directory.
+    let cuda = std::fs::read_dir(root.join("opt/venv/site-packages"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .find_map(|n| {
+            n.strip_prefix("nvidia_cuda_runtime_cu12-")?
+                .strip_suffix(".dist-info")
+                .map(str::to_string)
+        })
+        .expect("dist-info of nvidia-cuda-runtime-cu12");
+    assert!(cuda.starts_with("12."), "{cuda}");
+
+    // Below 12.x's minor-version compatibility minimum: the run fails.
+    let proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.57.02  Tue Jul 13 16:14:05 UTC 2021";
+    let (out, code) = ldcheck_with_driver(&root, "proc", proc);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("gpu: driver 470.57.02 on this host; devices: /dev/nvidia0 /dev/nvidiactl"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "gpu: driver too old: CUDA {cuda} needs NVIDIA driver >= "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("(>= 525.60.13 with minor-version compatibility); this host has 470.57.02"),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().ends_with(", NVIDIA driver too old"),
+        "{out}"
+    );
+
+    // 12.x's compatibility minimum exactly, read from /sys/module: runs, by compatibility.
+    let (out, code) = ldcheck_with_driver(&root, "sys", "525.60.13");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("gpu: CUDA {cuda} needs driver >= ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("525.60.13 runs it by minor-version compatibility"),
+        "{out}"
+    );
+
+    // A driver newer than every 12.x release needs.
+    let (out, code) = ldcheck_with_driver(&root, "sys", "999.99.99");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("gpu: CUDA {cuda} needs driver >= ")) && out.contains(": ok"),
+        "{out}"
+    );
+
+    // The same facts in JSON.
+    let o = run(Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "set -e; mount -t tmpfs none /sys/module; mkdir /sys/module/nvidia; \
+             echo 470.57.02 > /sys/module/nvidia/version; exec \"$@\"",
+            "sh",
+        ])
+        .arg(bin("ldcheck"))
+        .arg("--root")
+        .arg(&root)
+        .args(["--format", "json", "/opt/venv"]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j = stdout(&o);
+    assert!(j.contains("\"driver\": \"470.57.02\""), "{j}");
+    assert!(j.contains("\"minor_compat\": \"525.60.13\""), "{j}");
+    assert!(j.contains("\"verdict\": \"too-old\""), "{j}");
+}
+
 #[test]
 fn driver_libraries_are_provided_at_run_time_in_gpu_mode() {
     let t = "driver_libraries_are_provided_at_run_time_in_gpu_mode";

@@ -3,6 +3,7 @@
 //! table checked against the host's driver.
 
 use serde::Serialize;
+use std::io::Read;
 
 /// Sonames the NVIDIA container toolkit mounts from the host driver at run
 /// time (its "utility", "compute", "video", "graphics" and "display" lists).
@@ -104,8 +105,11 @@ pub fn vkey(v: &str) -> Vec<u32> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriverCheck {
     pub cuda: String,
+    /// The release's own minimum (or, for a bare major, the compatibility one).
     pub needs: Option<String>,
-    /// "ok", "minor-version-compatibility" or "too-old".
+    /// The minimum for the major release through minor-version compatibility.
+    pub minor_compat: Option<String>,
+    /// "ok", "minor-version-compatibility", "too-old" or "unknown".
     pub verdict: &'static str,
 }
 
@@ -128,6 +132,7 @@ pub fn check_driver(cuda: &str, driver: &str) -> DriverCheck {
     DriverCheck {
         cuda: cuda.to_string(),
         needs: needs.map(str::to_string),
+        minor_compat: compat.map(str::to_string),
         verdict,
     }
 }
@@ -185,9 +190,11 @@ pub fn host() -> Host {
     let driver = ["/proc/driver/nvidia/version", "/sys/module/nvidia/version"]
         .iter()
         .find_map(|p| {
-            std::fs::read_to_string(p)
-                .ok()
-                .and_then(|t| parse_driver_version(&t))
+            let mut text = String::new();
+            std::fs::File::open(p)
+                .and_then(|f| f.take(4096).read_to_string(&mut text))
+                .ok()?;
+            parse_driver_version(&text)
         });
     let mut devices: Vec<String> = std::fs::read_dir("/dev")
         .map(|rd| {
@@ -222,6 +229,14 @@ mod tests {
         let c = check_driver("12.4", "535.104.05");
         assert_eq!(c.verdict, "minor-version-compatibility");
         assert_eq!(c.needs.as_deref(), Some("550.54.14"));
+        assert_eq!(c.minor_compat.as_deref(), Some("525.60.13"));
+        // A bare major: compatibility is all that can be judged.
+        let c = check_driver("12", "470.57.02");
+        assert_eq!((c.verdict, c.needs.as_deref()), ("too-old", Some("525.60.13")));
+        assert_eq!(
+            check_driver("13", "580.65.06").verdict,
+            "minor-version-compatibility"
+        );
         assert_eq!(check_driver("12.0", "525.60.12").verdict, "too-old");
         assert_eq!(check_driver("12.1", "470.82.01").verdict, "too-old");
         assert_eq!(

@@ -299,10 +299,12 @@ pub fn build(inp: Input<'_>) -> Report {
             .filter_map(|d| gpu::nvidia_wheel(d))
             .collect();
         let host = gpu::host();
+        // A bare major (libcudart.so.12) is judged by minor-version
+        // compatibility alone, unless a fuller version of it is known.
         let checks = match &host.driver {
             Some(d) => versions
                 .iter()
-                .filter(|v| v.contains('.'))
+                .filter(|v| v.contains('.') || !versions.iter().any(|o| o.starts_with(&format!("{v}."))))
                 .map(|v| gpu::check_driver(v, d))
                 .collect(),
             None => Vec::new(),
@@ -464,12 +466,7 @@ fn text(r: &Report, tree: bool) -> String {
                     }
                 ));
                 for c in &g.driver_checks {
-                    w(format!(
-                        "gpu: CUDA {} needs driver >= {}: {}",
-                        c.cuda,
-                        c.needs.as_deref().unwrap_or("?"),
-                        c.verdict
-                    ));
+                    w(driver_line(c, d));
                 }
             }
             None => w("gpu: no NVIDIA driver on this host (checked at run time)".into()),
@@ -491,9 +488,12 @@ fn text(r: &Report, tree: bool) -> String {
             pkgs.into_iter().collect::<Vec<_>>().join(" ")
         ));
     }
-    let problems = r.missing.len() + r.version_errors.len() + r.symbol_errors.len();
+    let too_old = r
+        .gpu
+        .as_ref()
+        .is_some_and(|g| g.driver_checks.iter().any(|c| c.verdict == "too-old"));
     w(format!(
-        "{}: {} ELF files, {} entry points, {} missing, {} version errors{}",
+        "{}: {} ELF files, {} entry points, {} missing, {} version errors{}{}",
         if r.ok { "ok" } else { "FAILED" },
         r.files,
         r.entry_points,
@@ -503,10 +503,41 @@ fn text(r: &Report, tree: bool) -> String {
             String::new()
         } else {
             format!(", {} undefined symbols", r.symbol_errors.len())
-        }
+        },
+        if too_old { ", NVIDIA driver too old" } else { "" }
     ));
-    let _ = problems;
     s.trim_end().to_string()
+}
+
+/// One line on how the host's driver `d` meets a CUDA runtime's needs.
+fn driver_line(c: &gpu::DriverCheck, d: &str) -> String {
+    let needs = c.needs.as_deref().unwrap_or("?");
+    let compat = c.minor_compat.as_deref().unwrap_or("?");
+    match c.verdict {
+        "ok" => format!("gpu: CUDA {} needs driver >= {needs}: ok", c.cuda),
+        "minor-version-compatibility" if c.cuda.contains('.') => format!(
+            "gpu: CUDA {} needs driver >= {needs}; {d} runs it by minor-version compatibility \
+             (>= {compat}), without newer-driver features or PTX from newer toolkits",
+            c.cuda
+        ),
+        "minor-version-compatibility" => format!(
+            "gpu: CUDA {} runs on driver {d} through minor-version compatibility (>= {compat})",
+            c.cuda
+        ),
+        "too-old" if c.minor_compat.is_some() && c.minor_compat != c.needs => format!(
+            "gpu: driver too old: CUDA {} needs NVIDIA driver >= {needs} (>= {compat} with minor-version compatibility); \
+             this host has {d}",
+            c.cuda
+        ),
+        "too-old" => format!(
+            "gpu: driver too old: CUDA {} needs NVIDIA driver >= {needs}; this host has {d}",
+            c.cuda
+        ),
+        _ => format!(
+            "gpu: CUDA {} is newer than ldcheck's driver table; driver {d} not judged",
+            c.cuda
+        ),
+    }
 }
 
 fn print_tree(e: &Entry, parent: usize, indent: &str, w: &mut impl FnMut(String)) {
