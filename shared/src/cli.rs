@@ -92,7 +92,9 @@ pub struct Split {
 
 /// Accessor for the environment, so tests need not touch the real one.
 pub trait Env {
-    fn get(&self, name: &str) -> Option<String>;
+    /// The variable's value; a value that is not UTF-8 is a usage error,
+    /// never taken for an unset variable.
+    fn get(&self, name: &str) -> Result<Option<String>, Error>;
 }
 
 /// The process environment.
@@ -100,14 +102,25 @@ pub trait Env {
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+    fn get(&self, name: &str) -> Result<Option<String>, Error> {
+        var(name)
     }
 }
 
 impl<const N: usize> Env for [(&str, &str); N] {
-    fn get(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    fn get(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+}
+
+/// One variable of the process environment; not UTF-8 is a usage error.
+pub fn var(name: &str) -> Result<Option<String>, Error> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::usage(format!("{name} is set but not valid UTF-8")))
+        }
     }
 }
 
@@ -124,6 +137,16 @@ pub fn split(args: &[String], flags: &[Flag], tail: Tail) -> Split {
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
+        if a == "--" && tail == Tail::None {
+            // No command to split off: what follows are operands, even
+            // those that start with a dash.
+            own.extend(args[i..].iter().cloned());
+            return Split {
+                own,
+                command: Vec::new(),
+                had_double_dash: true,
+            };
+        }
         if a == "--" {
             return Split {
                 own,
@@ -193,11 +216,11 @@ pub fn merge_env(tool: &str, own: &[String], flags: &[Flag], env: &dyn Env) -> R
     let mut injected = Vec::new();
     for f in flags {
         let long = format!("--{}", f.name);
-        if own.contains(&long) {
+        if own.iter().take_while(|a| *a != "--").any(|a| *a == long) {
             continue;
         }
         let var = env_name(tool, f.name);
-        let Some(v) = env.get(&var) else { continue };
+        let Some(v) = env.get(&var)? else { continue };
         match f.kind {
             Kind::Switch => {
                 if truthy(tool, &var, &v)? {
@@ -307,6 +330,16 @@ mod tests {
     fn env_names() {
         assert_eq!(env_name("healthcheck", "kill-after"), "HEALTHCHECK_KILL_AFTER");
         assert_eq!(env_name("waitfor", "timeout"), "WAITFOR_TIMEOUT");
+    }
+
+    #[test]
+    fn double_dash_without_a_command_keeps_the_operands() {
+        let sp = split(&s(&["a", "--", "b", "--init"]), FLAGS, Tail::None);
+        assert_eq!(sp.own, s(&["a", "--", "b", "--init"]));
+        assert!(sp.command.is_empty() && sp.had_double_dash);
+        // An operand spelled like a flag does not hide the flag's variable.
+        let merged = merge_env("runas", &sp.own, FLAGS, &[("RUNAS_INIT", "1")]).unwrap();
+        assert_eq!(merged[0], "--init");
     }
 
     #[test]

@@ -44,6 +44,44 @@ fn unknown_flag_is_a_one_line_usage_error() {
 }
 
 #[test]
+fn environment_values_that_are_not_utf8_are_usage_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"/opt/\xff");
+    // A tool's own variable and a variable it reads besides (never taken for unset).
+    for (t, var, args) in [
+        ("ldcheck", "LDCHECK_ROOT", &["/bin/true"][..]),
+        ("ldcheck", "LD_LIBRARY_PATH", &["/bin/true"][..]),
+        ("healthcheck", "HEALTHCHECK_TARGET", &[][..]),
+        ("waitfor", "WAITFOR_TARGETS", &["--", "true"][..]),
+        ("runas", "RUNAS_USER", &["true"][..]),
+        ("ready", "NOTIFY_SOCKET", &["--", "true"][..]),
+    ] {
+        let o = run(Command::new(bin(t)).args(args).env(var, bad));
+        assert_eq!(o.status.code(), Some(2), "{t} with {var} not UTF-8: {o:?}");
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with(&format!("{t}: {var} is set but not valid UTF-8")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn double_dash_ends_the_options_of_tools_that_run_no_command() {
+    // Every operand counts, before and after `--`.
+    let o = run(Command::new(bin("ldcheck")).args(["/bin/true", "--", "/bin/ls"]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("ok: 2 ELF files"), "{}", stdout(&o));
+    // After `--` a word that looks like a flag is an operand (here: no such path).
+    let o = run(Command::new(bin("ldcheck")).args(["--", "--root"]));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("--root: no such file"), "{}", stderr(&o));
+    let o = run(Command::new(bin("healthcheck")).args(["--", "file:///"]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+}
+
+#[test]
 fn binaries_are_static() {
     for t in TOOLS {
         let data = std::fs::read(bin(t)).unwrap();

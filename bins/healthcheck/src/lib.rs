@@ -126,10 +126,11 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         env,
         &[("HEALTHCHECK_TARGET", "TARGET")],
     )?;
-    let text = match a
-        .target
-        .or_else(|| env.get("HEALTHCHECK_TARGET").filter(|t| !t.is_empty()))
-    {
+    let from_env = match a.target {
+        Some(_) => None,
+        None => env.get("HEALTHCHECK_TARGET")?.filter(|t| !t.is_empty()),
+    };
+    let text = match a.target.or(from_env) {
         Some(t) => t,
         None => {
             return Err(Error::usage(

@@ -106,11 +106,13 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
             root_dir.display()
         )));
     }
+    // The loader ignores an empty list (it does not mean the current directory).
     let library_path = match a.library_path {
         Some(p) => Some(p),
-        None if root_dir == std::path::Path::new("/") => std::env::var("LD_LIBRARY_PATH").ok(),
+        None if root_dir == std::path::Path::new("/") => cli::var("LD_LIBRARY_PATH")?,
         None => None,
-    };
+    }
+    .filter(|p| !p.is_empty());
     let opts = Options {
         root: root_dir,
         library_path,

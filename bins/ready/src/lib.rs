@@ -173,11 +173,7 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
 
 /// Run ready with its arguments (program name removed); returns the exit status.
 pub fn run(args: Vec<String>) -> Result<i32, Error> {
-    let cfg = parse(
-        &args,
-        &cli::ProcessEnv,
-        std::env::var("NOTIFY_SOCKET").ok().as_deref(),
-    )?;
+    let cfg = parse(&args, &cli::ProcessEnv, cli::var("NOTIFY_SOCKET")?.as_deref())?;
     // Before anything else runs: a marker from an earlier run (a persisted
     // volume, a restarted container) must never claim readiness.
     if let Some(f) = &cfg.file {

@@ -149,7 +149,7 @@ fn mark_command_start(args: &[String]) -> Vec<String> {
 
 /// Parse arguments and environment into a Config; any problem is a usage error.
 pub fn parse_args(args: &[String], env: &dyn Env) -> Result<Config, Error> {
-    let env_user = env.get(ENV_USER).filter(|u| !u.is_empty());
+    let env_user = env.get(ENV_USER)?.filter(|u| !u.is_empty());
     let args = if env_user.is_some() {
         mark_command_start(args)
     } else {

@@ -138,11 +138,11 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
     // Where the targets come from, for messages: a bad one names its source.
     let (words, source): (Vec<String>, &str) = if !a.targets.is_empty() {
         (a.targets, "")
-    } else if let Some(v) = env.get("WAITFOR_TARGETS").filter(|v| !v.trim().is_empty()) {
+    } else if let Some(v) = env.get("WAITFOR_TARGETS")?.filter(|v| !v.trim().is_empty()) {
         (cli::env_list(&v), "WAITFOR_TARGETS: ")
     } else {
-        let hosts = env.get("WAIT_HOSTS").unwrap_or_default();
-        let paths = env.get("WAIT_PATHS").unwrap_or_default();
+        let hosts = env.get("WAIT_HOSTS")?.unwrap_or_default();
+        let paths = env.get("WAIT_PATHS")?.unwrap_or_default();
         let mut w = cli::env_list(&hosts);
         for p in cli::env_list(&paths) {
             w.push(if p.starts_with('/') {
@@ -152,7 +152,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
             });
         }
         if !w.is_empty() && timeout.is_none() {
-            if let Some(t) = env.get("WAIT_TIMEOUT").filter(|t| !t.trim().is_empty()) {
+            if let Some(t) = env.get("WAIT_TIMEOUT")?.filter(|t| !t.trim().is_empty()) {
                 timeout =
                     Some(duration::parse(&t).map_err(|e| Error::usage(format!("WAIT_TIMEOUT={t:?}: {e}")))?);
             }
