@@ -159,6 +159,7 @@ fn gcc(args: &[&str]) {
 
 /// A little-endian ELF64 as gcc writes it, with enough structure to edit:
 /// the header, the program headers and the dynamic section.
+#[derive(Clone)]
 struct Elf64(Vec<u8>);
 
 const PT_LOAD: u32 = 1;
@@ -251,6 +252,25 @@ impl Elf64 {
     /// File offset of the dynamic string `tag` names (DT_NEEDED, DT_SONAME, ...).
     fn dyn_str_off(&self, tag: u64) -> usize {
         self.vaddr_to_off(self.dyn_val(DT_STRTAB)) + self.dyn_val(tag) as usize
+    }
+    /// Append `data` to the file as a new loadable segment (the
+    /// PT_GNU_STACK header becomes its PT_LOAD); returns its address.
+    fn append_load(&mut self, data: &[u8]) -> u64 {
+        const PT_GNU_STACK: u32 = 0x6474_e551;
+        let p = self.phdr(PT_GNU_STACK);
+        let off = self.0.len().next_multiple_of(4096);
+        let vaddr = 0x4000_0000 + off as u64;
+        self.0.resize(off, 0);
+        self.0.extend_from_slice(data);
+        self.set32(p, PT_LOAD);
+        self.set32(p + 4, 4);
+        self.set64(p + 8, off as u64);
+        self.set64(p + 16, vaddr);
+        self.set64(p + 24, vaddr);
+        self.set64(p + 32, data.len() as u64);
+        self.set64(p + 40, data.len() as u64);
+        self.set64(p + 48, 4096);
+        vaddr
     }
     /// Overwrite the string `tag` names with `s` (same length).
     fn set_dyn_str(&mut self, tag: u64, s: &str) {
@@ -518,6 +538,203 @@ fn corrupt_elf_files_never_crash_or_hang() {
     }
 }
 
+/// A DT_NEEDED name and a file name carrying a newline and an escape
+/// sequence: the text and tree reports show them escaped, one line each,
+/// so no forged summary line and nothing for the terminal to act on.
+#[test]
+fn control_characters_in_names_are_escaped_in_reports() {
+    if !have_gcc("control_characters") {
+        return;
+    }
+    let root = TempDir::new("adv-ldctl");
+    let work = TempDir::new("adv-ldctl-src");
+    build_elves(work.path());
+    let mut a = Elf64(std::fs::read(work.join("liba.so.1")).unwrap());
+    a.set_dyn_str(DT_NEEDED, "l\nok\x1b[31m");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::write(root.join("app/x\nok: 1\x1b[2J.so"), &a.0).unwrap();
+    for format in ["text", "tree"] {
+        let o = ldcheck(root.path(), &["--format", format, "/app"]);
+        assert_eq!(clean_exit(&o, &[1], "control characters"), 1);
+        let out = stdout(&o);
+        printable(&out, format);
+        assert!(out.contains("missing l\\u{a}ok\\u{1b}[31m"), "{out}");
+        assert!(out.contains("/app/x\\u{a}ok: 1\\u{1b}[2J.so"), "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("ok")), "{out}");
+    }
+}
+
+/// 600 entry points (so they load on worker threads with small stacks),
+/// each needing a path of about 1 200 components (`/tmp/../tmp/..`): the
+/// path resolves in one walk, not a call per component, and is missing.
+/// Longer than PATH_MAX, it is not found, as the kernel would refuse it.
+#[test]
+fn needed_paths_of_a_thousand_components_resolve_on_small_stacks() {
+    if !have_gcc("deep_needed_path") {
+        return;
+    }
+    let root = TempDir::new("adv-lddeep");
+    let work = TempDir::new("adv-lddeep-src");
+    build_elves(work.path());
+    let a = Elf64(std::fs::read(work.join("liba.so.1")).unwrap());
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    for (i, long) in [(0, 4000), (1, 5000)] {
+        let name = format!("/{}gone.so", "tmp/../".repeat((long - 8) / 7));
+        // A new string table holding the name; DT_NEEDED points at it.
+        let mut e = a.clone();
+        let mut data = name.clone().into_bytes();
+        data.push(0);
+        let va = e.append_load(&data);
+        e.set_dyn(DT_STRTAB, va);
+        e.set_dyn(DT_STRSZ, data.len() as u64);
+        e.set_dyn(DT_NEEDED, 0);
+        // DT_RPATH pointed into the old table: its tag becomes one nothing reads.
+        let r = e.dyn_entry(DT_RPATH).unwrap();
+        e.set64(r, 0x6fff_fd00);
+        let dir = root.join(format!("app/{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in 0..600 {
+            // Distinct names: each is an entry point of its own.
+            let mut e = e.clone();
+            let d = e.dyn_entry(DT_SONAME).unwrap();
+            e.set64(d, DT_NULL + 0x6fff_fe00 + n);
+            std::fs::write(dir.join(format!("e{n:03}.so")), &e.0).unwrap();
+        }
+        let o = ldcheck(root.path(), &["--format", "json", &format!("/app/{i}")]);
+        assert_eq!(clean_exit(&o, &[1], "deep needed path"), 1);
+        let out = stdout(&o);
+        assert!(out.contains("\"entry_points\": 600"), "{out}");
+        assert!(out.contains(&format!("\"soname\": \"{name}\"")), "{out}");
+    }
+}
+
+/// A directory the auditing user cannot read is a warning naming it (and
+/// an `unreadable` entry), not a part of the tree passed over in silence.
+#[test]
+fn unreadable_directories_are_reported() {
+    if !need_root("unreadable_directories") {
+        return;
+    }
+    let root = TempDir::new("adv-ldperm");
+    let app = root.join("app");
+    std::fs::create_dir_all(app.join("locked")).unwrap();
+    std::fs::copy("/bin/true", app.join("true")).unwrap();
+    std::fs::copy("/bin/true", app.join("locked/true")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (p, m) in [
+        (root.path().to_path_buf(), 0o755),
+        (app.clone(), 0o755),
+        (app.join("locked"), 0o000),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    let o = run(Command::new(bin("runas"))
+        .args(["nobody", "--"])
+        .arg(bin("ldcheck"))
+        .arg(&app));
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains(&format!(
+            "warning: {}/locked: directory not read: Permission denied",
+            app.display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("ok: 1 ELF files"), "{out}");
+}
+
+/// Files whose few bytes ask for billions of steps or gigabytes: DT_VERNEED
+/// entries sharing one long chain of auxiliaries (about 2 billion steps),
+/// 65 000 DT_NEEDED naming one long string (with --symbols the whole string
+/// table is read). Each is refused with its reason, within the 60 s bound
+/// and without the memory it asks for.
+#[test]
+fn amplifying_elf_files_are_refused() {
+    if !have_gcc("amplifying_elf") {
+        return;
+    }
+    let root = TempDir::new("adv-ldamp");
+    let work = TempDir::new("adv-ldamp-src");
+    build_elves(work.path());
+    let v = Elf64(std::fs::read(work.join("libv.so.1")).unwrap());
+    let dir = root.join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // 65 536 Verneed (vn_cnt 0xffff, vn_next 16), all with vn_aux at one
+    // chain of 65 535 Vernaux (vna_next 16) after them.
+    let mut e = v.clone();
+    let file = e.dyn_val(DT_NEEDED) as u32;
+    let mut rec = Vec::with_capacity(2 << 20);
+    for k in 0..65536u32 {
+        for w in [1 | 0xffff << 16, file, (65536 - k) * 16, 16] {
+            rec.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    for _ in 0..65535 {
+        for w in [0, 0, file, 16] {
+            rec.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    let va = e.append_load(&rec);
+    e.set_dyn(DT_VERNEED, va);
+    e.set_dyn(DT_VERNEEDNUM, 65536);
+    std::fs::write(dir.join("shared-chains.so"), &e.0).unwrap();
+
+    // A new string table (one string of `len` bytes) and a new dynamic
+    // section of 65 000 DT_NEEDED at its offset 0.
+    for (name, len) in [("needed-1mib", 1usize << 20), ("needed-8k", 8000)] {
+        let mut e = v.clone();
+        let mut data = vec![b'A'; len];
+        data.push(0);
+        data.resize(data.len().next_multiple_of(16), 0);
+        let dyn_at = data.len();
+        for _ in 0..65_000 {
+            data.extend_from_slice(&DT_NEEDED.to_le_bytes());
+            data.extend_from_slice(&0u64.to_le_bytes());
+        }
+        let tail = data.len();
+        data.resize(tail + 48, 0);
+        let va = e.append_load(&data);
+        for (i, (tag, val)) in [(DT_STRTAB, va), (DT_STRSZ, dyn_at as u64), (DT_NULL, 0)]
+            .into_iter()
+            .enumerate()
+        {
+            data[tail + i * 16..tail + i * 16 + 8].copy_from_slice(&tag.to_le_bytes());
+            data[tail + i * 16 + 8..tail + i * 16 + 16].copy_from_slice(&val.to_le_bytes());
+        }
+        let off = e.0.len() - (data.len());
+        e.0[off..].copy_from_slice(&data);
+        let d = e.phdr(PT_DYNAMIC);
+        e.set64(d + 8, (off + dyn_at) as u64);
+        e.set64(d + 16, va + dyn_at as u64);
+        e.set64(d + 24, va + dyn_at as u64);
+        e.set64(d + 32, (data.len() - dyn_at) as u64);
+        e.set64(d + 40, (data.len() - dyn_at) as u64);
+        std::fs::write(dir.join(format!("{name}.so")), &e.0).unwrap();
+    }
+
+    for (file, why) in [
+        ("shared-chains.so", "more than 65536 DT_VERNEED auxiliary entries"),
+        ("needed-1mib.so", "bad string table offset"),
+        ("needed-8k.so", "names add up to more than 1048576 bytes"),
+    ] {
+        for extra in [&[][..], &["--symbols"][..]] {
+            let mut args = extra.to_vec();
+            let path = format!("/app/{file}");
+            args.push(&path);
+            let o = ldcheck(root.path(), &args);
+            clean_exit(&o, &[0, 1], file);
+            let out = stdout(&o);
+            assert!(
+                out.contains(&format!("warning: {path}: {why}")),
+                "{file} {extra:?}: {out}"
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------- ldcheck: ld.so.cache
 
 /// A root whose /etc/ld.so.cache (built by ldconfig) is the only way to find
@@ -632,6 +849,28 @@ fn corrupt_ld_so_cache_never_crashes() {
     std::fs::remove_file(root.join("etc/ld.so.cache")).unwrap();
     std::fs::create_dir(root.join("etc/ld.so.cache")).unwrap();
     clean_exit(&ldcheck(root.path(), &["/app"]), &[0, 1], "cache is a directory");
+    std::fs::remove_dir(root.join("etc/ld.so.cache")).unwrap();
+    // A FIFO (read would wait for a writer forever) and a sparse file of
+    // 1 TiB (read whole, it would exhaust memory), as the cache and as
+    // /etc/os-release: neither is read, and the run ends.
+    for f in ["etc/ld.so.cache", "etc/os-release"] {
+        let p = root.join(f);
+        let o = run(Command::new("mkfifo").arg(&p));
+        assert!(o.status.success(), "mkfifo: {}", stderr(&o));
+        clean_exit(
+            &ldcheck(root.path(), &["/app"]),
+            &[0, 1],
+            &format!("{f} is a FIFO"),
+        );
+        std::fs::remove_file(&p).unwrap();
+        std::fs::File::create(&p).unwrap().set_len(1 << 40).unwrap();
+        clean_exit(
+            &ldcheck(root.path(), &["/app"]),
+            &[0, 1],
+            &format!("{f} is 1 TiB"),
+        );
+        std::fs::remove_file(&p).unwrap();
+    }
 }
 
 /// Symlink loops and links out of the tree in the audited paths: walked

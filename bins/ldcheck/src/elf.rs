@@ -23,6 +23,13 @@ const MAX_STRTAB: u64 = 64 << 20;
 const MAX_VER: u64 = 4 << 20;
 const MAX_SYMS: u64 = 2_000_000;
 const MAX_ENTRIES: usize = 65536;
+/// The longest name (DT_NEEDED, paths, versions) read; longer is an error.
+const MAX_NAME: usize = 8192;
+/// All the names of one file together (DT_NEEDED, paths, version names):
+/// real files need a few KiB; hostile ones must not multiply one long string.
+const MAX_NAMES_TOTAL: usize = 1 << 20;
+/// The longest symbol name kept (mangled C++ names run to a few KiB).
+const MAX_SYMBOL_NAME: usize = 64 << 10;
 /// Strings are read in chunks this big (small reads keep the allocator calm).
 const CHUNK: u64 = 1024;
 
@@ -189,9 +196,10 @@ impl R {
     }
 }
 
-fn cstr(tab: &[u8], off: u64) -> Option<String> {
+/// The NUL-terminated string at `off`, if it ends within `max` bytes.
+fn cstr(tab: &[u8], off: u64, max: usize) -> Option<String> {
     let s = tab.get(usize::try_from(off).ok()?..)?;
-    let end = s.iter().position(|&c| c == 0)?;
+    let end = s.iter().take(max + 1).position(|&c| c == 0)?;
     Some(String::from_utf8_lossy(&s[..end]).into_owned())
 }
 
@@ -363,18 +371,18 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
     // Otherwise strings come from 1 KiB chunks read on demand and kept (the
     // needed names and version names cluster in a few of them).
     let chunks: std::cell::RefCell<Vec<(u64, Vec<u8>)>> = std::cell::RefCell::new(Vec::new());
-    let s = |v: u64| -> Result<String, String> {
+    let name_at = |v: u64| -> Result<String, String> {
         let bad = || "bad string table offset".to_string();
         if let Some(w) = &whole {
-            return cstr(w, v).ok_or_else(bad);
+            return cstr(w, v, MAX_NAME).ok_or_else(bad);
         }
         if v >= strsz {
             return Err(bad());
         }
         let mut bytes = Vec::new();
         let mut at = v;
-        // A string may span chunks; names longer than 8 KiB are refused.
-        while bytes.len() < 8192 {
+        // A string may span chunks; names longer than MAX_NAME are refused.
+        while bytes.len() <= MAX_NAME {
             let start = at & !(CHUNK - 1);
             if !chunks.borrow().iter().any(|(s, _)| *s == start) {
                 let len = strsz.checked_sub(start).ok_or_else(bad)?.min(CHUNK);
@@ -399,6 +407,15 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
             at = start + c.len() as u64;
         }
         Err(bad())
+    };
+    let total = std::cell::Cell::new(0usize);
+    let s = |v: u64| -> Result<String, String> {
+        let n = name_at(v)?;
+        total.set(total.get() + n.len());
+        if total.get() > MAX_NAMES_TOTAL {
+            return Err(format!("names add up to more than {MAX_NAMES_TOTAL} bytes"));
+        }
+        Ok(n)
     };
     elf.needed = needed.into_iter().map(s).collect::<Result<_, _>>()?;
     elf.soname = soname.map(s).transpose()?;
@@ -432,6 +449,8 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
         let mut parse = |b: &[u8]| -> Result<(), String> {
             let (mut list, mut names) = (Vec::new(), Vec::new());
             let mut at = 0usize;
+            // Entries may share one chain of auxiliaries: count them all.
+            let mut steps = 0usize;
             for _ in 0..verneednum.min(MAX_ENTRIES as u64) {
                 let cnt = r.u16(b, at + 2).ok_or("bad verneed entry")?;
                 let file = s(u64::from(r.u32(b, at + 4).ok_or("bad verneed entry")?))?;
@@ -441,6 +460,10 @@ pub fn parse_from<S: Source + ?Sized>(src: &S, symbols: bool) -> Result<Elf, Str
                     versions: Vec::new(),
                 };
                 for _ in 0..cnt {
+                    steps += 1;
+                    if steps > MAX_ENTRIES {
+                        return Err(format!("more than {MAX_ENTRIES} DT_VERNEED auxiliary entries"));
+                    }
                     let a = aux.ok_or("bad vernaux entry")?;
                     let flags = r.u16(b, a + 4).ok_or("bad vernaux entry")?;
                     let other = r.u16(b, a + 6).ok_or("bad vernaux entry")?;
@@ -602,6 +625,14 @@ fn read_symbols<S: Source + ?Sized>(
     let vs = versym
         .and_then(|va| vaddr_to_off(loads, va))
         .and_then(|o| src.read(o, count * 2));
+    // Version index (15 bits) -> name, the first definition winning.
+    let mut by_index: Vec<Option<&str>> = vec![None; 1 << 15];
+    for (n, v) in vernames.iter().rev() {
+        by_index[usize::from(*n & 0x7fff)] = Some(v.as_str());
+    }
+    // Names may share bytes (suffix merging), but not without end.
+    let budget = strs.len().saturating_mul(2).saturating_add(MAX_NAMES_TOTAL);
+    let mut total = 0usize;
     let mut out = Symbols::default();
     for i in 1..count as usize {
         let o = i * ent as usize;
@@ -622,11 +653,15 @@ fn read_symbols<S: Source + ?Sized>(
             .map(|x| x & 0x7fff)
             .unwrap_or(1);
         let ver = (idx > 1)
-            .then(|| vernames.iter().find(|(n, _)| *n == idx).map(|(_, s)| s.clone()))
+            .then(|| by_index[usize::from(idx)].map(str::to_string))
             .flatten();
-        let Some(n) = cstr(strs, u64::from(name)) else {
+        let Some(n) = cstr(strs, u64::from(name), MAX_SYMBOL_NAME) else {
             continue;
         };
+        total += n.len();
+        if total > budget {
+            return Err("symbol names add up to more than twice the string table".into());
+        }
         if shndx == 0 {
             if bind != 2 {
                 out.undefined.push((n, ver));

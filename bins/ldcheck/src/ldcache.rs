@@ -7,6 +7,11 @@ const OLD_MAGIC: &[u8] = b"ld.so-1.7.0";
 const NEW_MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
 const EXT_MAGIC: u32 = 0xeaa4_2174;
 const MAX_ENTRIES: u32 = 1 << 20;
+/// The largest cache read (real ones are well under 1 MiB); a larger file
+/// counts as no cache.
+pub const MAX_SIZE: usize = 16 << 20;
+/// The longest key or path scanned for.
+const MAX_STR: usize = 4096;
 
 /// Flags value ldconfig gives 64-bit x86_64 libraries (FLAG_ELF_LIBC6 | FLAG_X8664_LIB64).
 pub const FLAGS_X86_64: i32 = 0x0303;
@@ -36,10 +41,23 @@ fn rd<const N: usize>(b: &[u8], o: usize) -> Option<[u8; N]> {
     b.get(o..o.checked_add(N)?)?.try_into().ok()
 }
 
-fn cstr(b: &[u8], o: usize) -> Option<String> {
-    let s = b.get(o..)?;
-    let end = s.iter().position(|&c| c == 0)?;
-    Some(String::from_utf8_lossy(&s[..end]).into_owned())
+/// The string at `o`, charging the bytes scanned to `left`: entries may
+/// share strings (a key is the tail of its path), but a hostile cache must
+/// not scan or copy one long string a million times.
+fn cstr(b: &[u8], o: usize, left: &mut usize) -> Result<Option<String>, String> {
+    let Some(s) = b.get(o..) else { return Ok(None) };
+    let s = &s[..s.len().min(MAX_STR + 1)];
+    let end = s.iter().position(|&c| c == 0);
+    let cost = end.unwrap_or(s.len());
+    *left = left
+        .checked_sub(cost)
+        .ok_or("ld.so.cache strings add up to more than the file could hold")?;
+    Ok(end.map(|e| String::from_utf8_lossy(&s[..e]).into_owned()))
+}
+
+/// What all the strings of a cache of `len` bytes may add up to.
+fn budget(len: usize) -> usize {
+    len.saturating_mul(4).saturating_add(1 << 20)
 }
 
 /// Parse the bytes of an ld.so.cache file.
@@ -63,13 +81,14 @@ pub fn parse(data: &[u8]) -> Result<Cache, String> {
         }
         // Old format only: glibc 2.36 still reads it.
         let strings = &data[end..];
+        let mut left = budget(data.len());
         let mut c = Cache::default();
         for i in 0..n as usize {
             let o = 16 + i * 12;
             let flags = i32::from_ne_bytes(rd(data, o).ok_or("truncated")?);
             let k = u32::from_ne_bytes(rd(data, o + 4).ok_or("truncated")?) as usize;
             let v = u32::from_ne_bytes(rd(data, o + 8).ok_or("truncated")?) as usize;
-            if let (Some(key), Some(value)) = (cstr(strings, k), cstr(strings, v)) {
+            if let (Some(key), Some(value)) = (cstr(strings, k, &mut left)?, cstr(strings, v, &mut left)?) {
                 c.entries.push(Entry {
                     flags,
                     key,
@@ -112,6 +131,7 @@ fn parse_new(d: &[u8]) -> Result<Cache, String> {
     if n > MAX_ENTRIES || 48 + n as usize * 24 > d.len() {
         return Err("bad ld.so.cache entry count".into());
     }
+    let mut left = budget(d.len());
     let mut c = Cache::default();
     for i in 0..n as usize {
         let o = 48 + i * 24;
@@ -119,7 +139,7 @@ fn parse_new(d: &[u8]) -> Result<Cache, String> {
         let k = u32at(o + 4).ok_or("truncated")? as usize;
         let v = u32at(o + 8).ok_or("truncated")? as usize;
         let hwcap = u64at(o + 16).ok_or("truncated")?;
-        if let (Some(key), Some(value)) = (cstr(d, k), cstr(d, v)) {
+        if let (Some(key), Some(value)) = (cstr(d, k, &mut left)?, cstr(d, v, &mut left)?) {
             c.entries.push(Entry {
                 flags,
                 key,
@@ -139,7 +159,10 @@ fn parse_new(d: &[u8]) -> Result<Cache, String> {
             // Tag 1: glibc-hwcaps, an array of string offsets.
             if tag == 1 && off & 3 == 0 {
                 for j in 0..(size as usize / 4).min(4096) {
-                    match u32at(off as usize + j * 4).and_then(|so| cstr(d, so as usize)) {
+                    let Some(so) = u32at(off as usize + j * 4) else {
+                        break;
+                    };
+                    match cstr(d, so as usize, &mut left)? {
                         Some(s) => c.hwcaps.push(s),
                         None => break,
                     }
@@ -300,6 +323,30 @@ pub(crate) mod tests {
         d.extend_from_slice(&new);
         let c = parse(&d).unwrap();
         assert_eq!(c.lookup("libq.so.2", FLAGS_X86_64, &[]), Some("/q/libq.so.2"));
+    }
+
+    #[test]
+    fn one_long_string_shared_by_every_entry_is_refused() {
+        // 100 000 entries whose key and path are the same 4 000-byte string.
+        let long = "l".repeat(4000);
+        let ents: Vec<(i32, &str, &str, Option<u32>)> = vec![(FLAGS_X86_64, "k", "v", None); 100_000];
+        let mut d = build(&ents, &[]);
+        let at = 48 + ents.len() * 24;
+        d.splice(at..at + 4, long.bytes().chain([0]));
+        for i in 0..ents.len() {
+            let o = 48 + i * 24;
+            d[o + 4..o + 8].copy_from_slice(&(at as u32).to_le_bytes());
+            d[o + 8..o + 12].copy_from_slice(&(at as u32).to_le_bytes());
+        }
+        let e = parse(&d).unwrap_err();
+        assert!(e.contains("add up"), "{e}");
+        // A real-sized share (keys are the tails of their paths) is fine.
+        let c = parse(&build(
+            &[(FLAGS_X86_64, "libz.so.1", "/l/libz.so.1", None); 1000],
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(c.entries.len(), 1000);
     }
 
     #[test]

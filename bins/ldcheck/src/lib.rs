@@ -191,7 +191,8 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(
             .collect();
         let mut all = work();
         for h in hs {
-            all.extend(h.join().unwrap_or_default());
+            // A worker's panic is the run's: never a result quietly missing.
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }
         all
     });
@@ -201,8 +202,8 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(
 
 /// Read the root's Debian codename from its /etc/os-release.
 fn codename(root: &Root) -> Option<String> {
-    let c = root.canon("/etc/os-release")?;
-    let text = std::fs::read_to_string(root.host_path(&c)).ok()?;
+    let bytes = root.read_file("/etc/os-release", 64 << 10)?;
+    let text = String::from_utf8_lossy(&bytes);
     text.lines()
         .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
         .map(|v| v.trim().trim_matches('"').to_string())
@@ -219,7 +220,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
     let parsed: Vec<Option<Result<Obj, String>>> =
         par_map(&walk.files, io_threads(), |p| read_if_elf(&root, p, opts.symbols));
     let mut objs: Vec<(String, Arc<Obj>)> = Vec::new();
-    let mut unreadable = Vec::new();
+    let mut unreadable = walk.not_walked.clone();
     for (p, r) in walk.files.iter().zip(parsed) {
         match r {
             Some(Ok(o)) => {

@@ -368,8 +368,16 @@ pub fn print(r: &Report, f: Format) {
 
 fn text(r: &Report, tree: bool) -> String {
     let mut s = String::new();
+    // Names come from the files audited: a newline or an escape sequence in
+    // one must not forge a line or drive the terminal.
     let mut w = |l: String| {
-        s.push_str(&l);
+        for c in l.chars() {
+            if c.is_control() {
+                s.extend(c.escape_unicode());
+            } else {
+                s.push(c);
+            }
+        }
         s.push('\n');
     };
     if tree {

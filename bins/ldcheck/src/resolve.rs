@@ -473,8 +473,7 @@ impl<'a> Ctx<'a> {
     pub fn new(root: &'a Root, library_path: Option<String>, symbols: bool) -> Ctx<'a> {
         // Through the root's symlinks, like every other path: never the host's file.
         let cache = root
-            .file("/etc/ld.so.cache")
-            .and_then(|c| std::fs::read(root.host_path(&c)).ok())
+            .read_file("/etc/ld.so.cache", ldcache::MAX_SIZE)
             .and_then(|d| ldcache::parse(&d).ok());
         Ctx {
             root,
@@ -936,6 +935,8 @@ impl<'a> Ctx<'a> {
             return;
         }
         let mut defs: HashSet<(&str, Option<&str>)> = HashSet::default();
+        // Defined at all (any version), and defined without a version.
+        let mut any: HashSet<&str> = HashSet::default();
         let mut unversioned: HashSet<&str> = HashSet::default();
         for n in &l.nodes {
             let Some(s) = n.obj.as_ref().and_then(|o| o.elf.symbols.as_ref()) else {
@@ -943,6 +944,7 @@ impl<'a> Ctx<'a> {
             };
             for (name, v) in &s.defined {
                 defs.insert((name, v.as_deref()));
+                any.insert(name);
                 if v.is_none() {
                     unversioned.insert(name);
                 }
@@ -959,7 +961,7 @@ impl<'a> Ctx<'a> {
                         defs.contains(&(name.as_str(), Some(v.as_str())))
                             || unversioned.contains(name.as_str())
                     }
-                    None => defs.iter().any(|(d, _)| *d == name) || unversioned.contains(name.as_str()),
+                    None => any.contains(name.as_str()),
                 };
                 if !ok {
                     errs.push(SymbolError {

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 const MAX_HOPS: usize = 40;
+/// The longest path the kernel accepts, terminating NUL included.
+const PATH_MAX: usize = 4096;
 const MAX_DEPTH: usize = 64;
 const MAX_FILES: usize = 2_000_000;
 /// Search directories with more names than this are probed name by name.
@@ -66,6 +68,10 @@ impl Root {
     /// component's lstat says it).
     pub fn resolve(&self, p: &str) -> Option<(String, Kind)> {
         let p = self.absolute(p);
+        // The kernel refuses longer paths (ENAMETOOLONG), and so does the loader.
+        if p.len() >= PATH_MAX {
+            return None;
+        }
         if let Some(c) = self.canon.lock().ok()?.get(&p) {
             return c.clone();
         }
@@ -81,7 +87,7 @@ impl Root {
     }
 
     fn resolve_uncached(&self, p: &str) -> Option<(String, Kind)> {
-        // Resolve the parent through the cache first: most lookups share it.
+        // The parent through the cache first: most lookups share it.
         let (dir, last) = match p.rfind('/') {
             Some(0) => ("/", &p[1..]),
             Some(i) => (&p[..i], &p[i + 1..]),
@@ -90,7 +96,7 @@ impl Root {
         let base = if dir == "/" {
             String::new()
         } else {
-            self.canon(dir)?
+            self.parent(dir)?
         };
         // The common case: a plain name that is not a symlink.
         if !matches!(last, "" | "." | "..") {
@@ -100,12 +106,31 @@ impl Root {
                 return Some((cand, Kind::of(&meta)));
             }
         }
+        self.walk_path(&base, vec![last.to_string()])
+    }
+
+    /// The canonical form of directory path `dir`, cached; resolved in one
+    /// walk, not a call per component (a hostile path of thousands of
+    /// components must not exhaust the stack, nor cache every prefix).
+    fn parent(&self, dir: &str) -> Option<String> {
+        if let Some(c) = self.canon.lock().ok()?.get(dir) {
+            return c.clone().map(|(c, _)| c);
+        }
+        let r = self.walk_path("", dir.split('/').rev().map(str::to_string).collect());
+        if let Ok(mut m) = self.canon.lock() {
+            m.insert(dir.to_string(), r.clone());
+        }
+        r.map(|(c, _)| c)
+    }
+
+    /// Resolve the components in `stack` (last first) from the canonical
+    /// directory `base`, following symlinks inside the root.
+    fn walk_path(&self, base: &str, mut stack: Vec<String>) -> Option<(String, Kind)> {
         let mut out: Vec<String> = base
             .split('/')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        let mut stack: Vec<String> = vec![last.to_string()];
         let mut hops = 0;
         while let Some(c) = stack.pop() {
             match c.as_str() {
@@ -215,6 +240,21 @@ impl Root {
     pub fn file(&self, p: &str) -> Option<String> {
         self.resolve(p).and_then(|(c, k)| (k == Kind::File).then_some(c))
     }
+
+    /// The contents of the regular file at in-root path `p`, when it holds
+    /// at most `max` bytes. Opened without following a symlink swapped in
+    /// meanwhile and without blocking (a FIFO is refused, not waited on).
+    pub fn read_file(&self, p: &str, max: usize) -> Option<Vec<u8>> {
+        use std::io::Read;
+        let c = self.file(p)?;
+        let f = dockhand::sys::fs::open_read_nofollow(&self.host_path(&c)).ok()?;
+        if !f.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut v = Vec::new();
+        f.take(max as u64 + 1).read_to_end(&mut v).ok()?;
+        (v.len() <= max).then_some(v)
+    }
 }
 
 /// What a directory entry is (not followed).
@@ -257,6 +297,8 @@ pub struct Walk {
     pub dist_info: Vec<String>,
     /// Every file name seen (for the dlopen notes).
     pub names: Vec<String>,
+    /// Directories not walked in full, and why: reported, never passed over.
+    pub not_walked: Vec<(String, String)>,
 }
 
 /// Walk `paths` (in-root) without following symlinks to directories, and
@@ -305,7 +347,14 @@ fn in_root(root: &Root) -> String {
 }
 
 fn walk_dir(root: &Root, dir: &str, depth: usize, w: &mut Walk, links: &mut Vec<(String, String)>) {
-    if depth > MAX_DEPTH || w.files.len() >= MAX_FILES {
+    if depth > MAX_DEPTH {
+        let why = format!("directory not walked: more than {MAX_DEPTH} levels below the PATH");
+        w.not_walked.push((dir.to_string(), why));
+        return;
+    }
+    if w.files.len() >= MAX_FILES {
+        let why = format!("directory not walked: more than {MAX_FILES} files in all");
+        w.not_walked.push((dir.to_string(), why));
         return;
     }
     // Pseudo filesystems have nothing to judge and endless files.
@@ -314,11 +363,18 @@ fn walk_dir(root: &Root, dir: &str, depth: usize, w: &mut Walk, links: &mut Vec<
     }
     // Names that are not UTF-8 cannot be sonames or paths in the report: skipped.
     let mut ents: Vec<(String, Type)> = Vec::new();
-    root.read_dir(dir, MAX_FILES, |name, t| {
+    let whole = root.read_dir(dir, MAX_FILES, |name, t| {
         if let Ok(n) = name.to_str() {
             ents.push((n.to_string(), t));
         }
     });
+    if !whole {
+        let why = match std::fs::read_dir(root.host_path(dir)) {
+            Err(e) => format!("directory not read: {e}"),
+            Ok(_) => format!("directory not read in full (more than {MAX_FILES} entries, or an error)"),
+        };
+        w.not_walked.push((dir.to_string(), why));
+    }
     ents.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (name, t) in ents {
         let p = if dir == "/" {
