@@ -609,6 +609,39 @@ fn needed_paths_of_a_thousand_components_resolve_on_small_stacks() {
     }
 }
 
+/// An empty LD_LIBRARY_PATH (`ENV LD_LIBRARY_PATH=`) searches nothing in
+/// ld.so: not the working directory, which an empty element would mean.
+#[test]
+fn empty_library_path_is_no_library_path() {
+    if !have_gcc("empty_library_path") {
+        return;
+    }
+    let work = TempDir::new("adv-ldllp");
+    build_elves(work.path());
+    let app = work.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::rename(work.join("liba.so.1"), app.join("liba.so.1")).unwrap();
+    let go = |llp: &str| {
+        let o = run(Command::new(bin("ldcheck"))
+            .current_dir(work.path())
+            .env("LD_LIBRARY_PATH", llp)
+            .args(["--format", "tree"])
+            .arg(&app));
+        (o.status.code(), stdout(&o))
+    };
+    // libb.so.1 lies in the working directory only.
+    let (code, out) = go("");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("libb.so.1 => not found"), "{out}");
+    let (code, out) = go(":");
+    assert_eq!(
+        code,
+        Some(0),
+        "two empty elements are the working directory twice: {out}"
+    );
+    assert!(out.contains("[LD_LIBRARY_PATH]"), "{out}");
+}
+
 /// A directory the auditing user cannot read is a warning naming it (and
 /// an `unreadable` entry), not a part of the tree passed over in silence.
 #[test]

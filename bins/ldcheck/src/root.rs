@@ -12,6 +12,8 @@ use std::sync::Mutex;
 const MAX_HOPS: usize = 40;
 /// The longest path the kernel accepts, terminating NUL included.
 const PATH_MAX: usize = 4096;
+/// Directories up to this many components deep have every ancestor cached.
+const MAX_CACHED_DEPTH: usize = 32;
 const MAX_DEPTH: usize = 64;
 const MAX_FILES: usize = 2_000_000;
 /// Search directories with more names than this are probed name by name.
@@ -109,10 +111,15 @@ impl Root {
         self.walk_path(&base, vec![last.to_string()])
     }
 
-    /// The canonical form of directory path `dir`, cached; resolved in one
-    /// walk, not a call per component (a hostile path of thousands of
-    /// components must not exhaust the stack, nor cache every prefix).
+    /// The canonical form of directory path `dir`, cached. Up to
+    /// MAX_CACHED_DEPTH components through `canon`, which caches every
+    /// ancestor (search directories share them); deeper in one walk, not a
+    /// call per component: a hostile path of thousands of components must
+    /// neither exhaust the stack nor fill the cache with its prefixes.
     fn parent(&self, dir: &str) -> Option<String> {
+        if dir.bytes().filter(|&b| b == b'/').count() <= MAX_CACHED_DEPTH {
+            return self.canon(dir);
+        }
         if let Some(c) = self.canon.lock().ok()?.get(dir) {
             return c.clone().map(|(c, _)| c);
         }
