@@ -896,12 +896,14 @@ def sec_ldcheck(ctx):
     if tree:
         files = elf_files(tree)
         log("  %s: %d ELF files" % (whl, len(files)))
-        cmds = ld_group(ctx, files, "FILES", dir_arg=tree)
-        n = ctx.rounds(10, 2)
-        m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=30, warmup=1, log=log)
+        # Runs of a few ms: many rounds for a stable median; lddtree (1-2 s) only its check run.
+        cmds = ld_group(ctx, files, "FILES", dir_arg=tree, slow_once={"lddtree"})
+        n = ctx.rounds(40, 4)
+        m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=30, warmup=2, log=log)
         groups.append(("opencv-python wheel", "%s, unpacked: %d ELF files" % (whl, len(files)),
                        "FILES: the %d ELF files of the unpacked wheel, found by magic, sorted; DIR: the "
-                       "unpacked wheel's directory (ldcheck finds the ELF files itself)." % len(files), cmds))
+                       "unpacked wheel's directory (ldcheck finds the ELF files itself). lddtree runs once (its "
+                       "check run)." % len(files), cmds))
     else:
         log("  " + whl)
         groups.append(("opencv-python wheel", "", whl, []))
@@ -912,8 +914,8 @@ def sec_ldcheck(ctx):
         total = count_files(tree)
         log("  torch install: %d files, %d ELF" % (total, len(files)))
         cmds = ld_group(ctx, files, "FILES", dir_arg=tree, slow_once={"lddtree"})
-        n = ctx.rounds(10, 2)
-        m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=60, warmup=1, log=log)
+        n = ctx.rounds(40, 4)
+        m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=60, warmup=2, log=log)
         d = next(c for c in cmds if c.label == "ldcheck DIR")
         abs_target(ctx, "ldcheck", "ldcheck on a torch + CUDA install < 1 s", d, lambda c: c.median_ms(), 1000.0,
                    lambda v: "%s (%d files)" % (rp.fmt_ms(v), total))
@@ -943,8 +945,8 @@ def sec_ldcheck(ctx):
     files = elf_files("/usr/lib", skip={"/usr/lib/debug"})
     log("  /usr/lib: %d ELF files" % len(files))
     cmds = ld_group(ctx, files, "FILES", slow_once={"lddtree"})
-    n = ctx.rounds(5, 1)
-    m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=60, warmup=0, log=log)
+    n = ctx.rounds(20, 2)
+    m.interleave(cmds, ctx.workdir, min_runs=min(3, n), max_runs=n, budget_s=60, warmup=1, log=log)
     groups.append(("/usr/lib", "this machine's /usr/lib: %d ELF files" % len(files),
                    "FILES: the %d ELF files under /usr/lib, found by magic, sorted, without /usr/lib/debug "
                    "(separate debug info, which lddtree crashes on and no loader loads). lddtree runs once here (its "
