@@ -50,11 +50,13 @@ for t in $targets; do
     echo "fuzz: $t for ${SECONDS_EACH}s"
     rc=0
     # First corpus dir receives new inputs; the committed seeds are read only.
-    cargo +nightly fuzz run --target-dir "$TD" "$t" "$work" "corpus/$t" -- \
+    seeds=()
+    [ -d "corpus/$t" ] && seeds=("corpus/$t")
+    cargo +nightly fuzz run --target-dir "$TD" "$t" "$work" "${seeds[@]}" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" \
         -timeout="$TIMEOUT" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
     summary+=("$(printf '%-10s %10s execs  cov %6s  corpus %5s files  %s' "$t" "${execs:-?}" "${cov:-?}" \
         "$(find "$work" -type f | wc -l)" "$([ "$rc" = 0 ] && echo ok || echo "FAILED rc=$rc")")")
     if [ "$rc" != 0 ]; then
