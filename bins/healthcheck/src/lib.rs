@@ -126,11 +126,11 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         env,
         &[("HEALTHCHECK_TARGET", "TARGET")],
     )?;
-    let from_env = match a.target {
-        Some(_) => None,
+    let given = match a.target {
+        Some(t) => Some(t),
         None => env.get("HEALTHCHECK_TARGET")?.filter(|t| !t.is_empty()),
     };
-    let text = match a.target.or(from_env) {
+    let text = match given {
         Some(t) => t,
         None => {
             return Err(Error::usage(

@@ -3,7 +3,6 @@
 //! table checked against the host's driver.
 
 use serde::Serialize;
-use std::io::Read;
 
 /// Sonames the NVIDIA container toolkit mounts from the host driver at run
 /// time (its "utility", "compute", "video", "graphics" and "display" lists).
@@ -190,11 +189,8 @@ pub fn host() -> Host {
     let driver = ["/proc/driver/nvidia/version", "/sys/module/nvidia/version"]
         .iter()
         .find_map(|p| {
-            let mut text = String::new();
-            std::fs::File::open(p)
-                .and_then(|f| f.take(4096).read_to_string(&mut text))
-                .ok()?;
-            parse_driver_version(&text)
+            let b = dockhand::sys::fs::read_regular_capped(std::path::Path::new(p), 4096).ok()?;
+            parse_driver_version(&String::from_utf8_lossy(&b))
         });
     let mut devices: Vec<String> = std::fs::read_dir("/dev")
         .map(|rd| {

@@ -9,7 +9,7 @@ const EXT_MAGIC: u32 = 0xeaa4_2174;
 const MAX_ENTRIES: u32 = 1 << 20;
 /// The largest cache read (real ones are well under 1 MiB); a larger file
 /// counts as no cache.
-pub const MAX_SIZE: usize = 16 << 20;
+pub const MAX_SIZE: u64 = 16 << 20;
 /// The longest key or path scanned for.
 const MAX_STR: usize = 4096;
 

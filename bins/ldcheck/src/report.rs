@@ -65,6 +65,13 @@ pub struct Gpu {
     pub devices: Vec<String>,
 }
 
+impl Gpu {
+    /// The host's driver is below what a CUDA runtime found needs.
+    pub fn driver_too_old(&self) -> bool {
+        self.driver_checks.iter().any(|c| c.verdict == "too-old")
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Lib {
     pub soname: String,
@@ -318,9 +325,7 @@ pub fn build(inp: Input<'_>) -> Report {
         }
     });
 
-    let driver_bad = gpu
-        .as_ref()
-        .is_some_and(|g| g.driver_checks.iter().any(|c| c.verdict == "too-old"));
+    let driver_bad = gpu.as_ref().is_some_and(Gpu::driver_too_old);
     Report {
         root: inp.opts.root.display().to_string(),
         codename,
@@ -496,10 +501,7 @@ fn text(r: &Report, tree: bool) -> String {
             pkgs.into_iter().collect::<Vec<_>>().join(" ")
         ));
     }
-    let too_old = r
-        .gpu
-        .as_ref()
-        .is_some_and(|g| g.driver_checks.iter().any(|c| c.verdict == "too-old"));
+    let too_old = r.gpu.as_ref().is_some_and(Gpu::driver_too_old);
     w(format!(
         "{}: {} ELF files, {} entry points, {} missing, {} version errors{}{}",
         if r.ok { "ok" } else { "FAILED" },

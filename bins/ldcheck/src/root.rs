@@ -251,16 +251,9 @@ impl Root {
     /// The contents of the regular file at in-root path `p`, when it holds
     /// at most `max` bytes. Opened without following a symlink swapped in
     /// meanwhile and without blocking (a FIFO is refused, not waited on).
-    pub fn read_file(&self, p: &str, max: usize) -> Option<Vec<u8>> {
-        use std::io::Read;
+    pub fn read_file(&self, p: &str, max: u64) -> Option<Vec<u8>> {
         let c = self.file(p)?;
-        let f = dockhand::sys::fs::open_read_nofollow(&self.host_path(&c)).ok()?;
-        if !f.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut v = Vec::new();
-        f.take(max as u64 + 1).read_to_end(&mut v).ok()?;
-        (v.len() <= max).then_some(v)
+        dockhand::sys::fs::read_regular_capped(&self.host_path(&c), max).ok()
     }
 }
 
@@ -306,6 +299,8 @@ pub struct Walk {
     pub names: Vec<String>,
     /// Directories not walked in full, and why: reported, never passed over.
     pub not_walked: Vec<(String, String)>,
+    /// MAX_FILES was reached: the rest of the tree is not walked.
+    files_capped: bool,
 }
 
 /// Walk `paths` (in-root) without following symlinks to directories, and
@@ -360,8 +355,12 @@ fn walk_dir(root: &Root, dir: &str, depth: usize, w: &mut Walk, links: &mut Vec<
         return;
     }
     if w.files.len() >= MAX_FILES {
-        let why = format!("directory not walked: more than {MAX_FILES} files in all");
-        w.not_walked.push((dir.to_string(), why));
+        // Said once, at the first directory left out.
+        if !w.files_capped {
+            w.files_capped = true;
+            let why = format!("directory not walked, nor any after it: more than {MAX_FILES} files in all");
+            w.not_walked.push((dir.to_string(), why));
+        }
         return;
     }
     // Pseudo filesystems have nothing to judge and endless files.

@@ -160,6 +160,26 @@ pub fn open_read_nofollow(path: &Path) -> io::Result<std::fs::File> {
         .map_err(io::Error::from)
 }
 
+/// The contents of the regular file at `path`, at most `max` bytes: opened
+/// as `open_read_nofollow` does (a FIFO is refused, never waited on), and a
+/// larger file is an error rather than read whole.
+pub fn read_regular_capped(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = open_read_nofollow(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut v = Vec::new();
+    f.take(max.saturating_add(1)).read_to_end(&mut v)?;
+    if v.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(v)
+}
+
 /// Open the directory at `path` for reading; a symlink in its last
 /// component is not followed (ELOOP), anything not a directory fails.
 pub fn open_dir_nofollow(path: &Path) -> io::Result<OwnedFd> {
@@ -448,6 +468,21 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    #[test]
+    fn capped_reads_take_only_small_regular_files() {
+        let d = tmp("capped");
+        std::fs::write(d.join("f"), b"0123456789").unwrap();
+        assert_eq!(read_regular_capped(&d.join("f"), 10).unwrap(), b"0123456789");
+        assert!(read_regular_capped(&d.join("f"), 9).is_err());
+        // A FIFO without a writer: refused at once, not waited on.
+        nix::unistd::mkfifo(&d.join("p"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(read_regular_capped(&d.join("p"), 10).is_err());
+        symlink("f", d.join("l")).unwrap();
+        assert!(read_regular_capped(&d.join("l"), 10).is_err());
+        assert!(read_regular_capped(&d, 10).is_err());
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
