@@ -23,7 +23,7 @@ test: dist
 	cargo test --workspace --all-features --locked -- --test-threads=$${TEST_THREADS:-4}
 
 test-unit:
-	cargo test --workspace --all-features --lib --bins
+	cargo test --workspace --all-features --locked --lib --bins
 
 demo: dist
 	@scripts/demo.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the Rust toolchain for release builds is ready, and print which
 # one `make dist` uses:
-#   nightly  -> std rebuilt for size (-Zbuild-std, panic=abort): ~3x smaller
+#   nightly  -> std rebuilt for size (-Zbuild-std, panic=abort): about 40% smaller
 #   stable   -> the prebuilt std (bigger, same behaviour)
 # DIST_TOOLCHAIN=stable|nightly forces one. Fails with a clear message when
 # rustup cannot fetch what is needed.

@@ -2,7 +2,7 @@
 //! NSS, so it works in FROM scratch images that carry just those two files.
 //!
 //! The forms are those of `docker run --user`: name, uid, name:group,
-//! uid:gid, name:gid, uid:group. Rules (see docs/runas.md):
+//! uid:gid, name:gid, uid:group. Rules (the README's runas section says the same):
 //! - a user found in passwd without a group gets its passwd gid plus every
 //!   group that /etc/group lists it in;
 //! - an explicit group gives exactly that group, nothing else;

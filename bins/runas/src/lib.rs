@@ -1,5 +1,5 @@
 //! runas: chown data directories, drop root to USER[:GROUP], then exec
-//! COMMAND or stay as a tiny init (`--init`). See docs/runas.md.
+//! COMMAND or stay as a tiny init (`--init`). The README's runas section is the user-facing description.
 //!
 //! Order of work: parse and validate everything (user, groups, every
 //! --chown PATH, capabilities), then change ownership, then drop privileges

@@ -5,9 +5,19 @@
 //! the common path is a few instructions with no lock and no shared cache
 //! line. musl's malloc, by contrast, locks, and unmaps emptied groups, which
 //! turned every file ldcheck read into mmap/munmap calls and fresh zeroed
-//! pages. Memory is never returned to the system before exit: it stays at
-//! the program's peak, and what a finished thread still had free is not
-//! reused (ldcheck starts a few worker threads per run).
+//! pages.
+//!
+//! The contract, which only suits a process that exits soon after its work:
+//! - memory is never returned to the system before exit: the footprint
+//!   stays at the program's peak;
+//! - a block freed by another thread than the one that allocated it goes on
+//!   the freeing thread's list and stays with that thread;
+//! - when a thread ends, the blocks on its lists and the rest of its chunk
+//!   are never used again. ldcheck starts its 16 to 32 reader threads once
+//!   per run, so what is lost is bounded by what those threads held at
+//!   their peak, and freed at exit with everything else.
+//!
+//! Larger blocks go straight to the system allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -21,12 +31,12 @@ const CHUNK: usize = 256 << 10;
 
 /// Power-of-two size classes with per-thread free lists and bump chunks.
 #[derive(Debug)]
-pub struct Cached;
+pub struct PerThreadPools;
 
-impl Cached {
+impl PerThreadPools {
     #[allow(clippy::new_without_default)]
-    pub const fn new() -> Cached {
-        Cached
+    pub const fn new() -> PerThreadPools {
+        PerThreadPools
     }
 }
 
@@ -93,7 +103,7 @@ impl Local {
 // first 8 bytes hold the next free block (classes start at 16 bytes). Class
 // blocks are never handed back to System, since carved ones did not come
 // from it one by one.
-unsafe impl GlobalAlloc for Cached {
+unsafe impl GlobalAlloc for PerThreadPools {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let Some(c) = class(&l) else {
             // SAFETY: forwarded unchanged; the caller's contract holds.
@@ -169,7 +179,7 @@ mod tests {
 
     #[test]
     fn blocks_are_reused_and_hold_their_data() {
-        static A: Cached = Cached::new();
+        static A: PerThreadPools = PerThreadPools::new();
         let l = Layout::from_size_align(100, 8).unwrap();
         // SAFETY: matched alloc/dealloc/realloc with the same layouts.
         unsafe {
@@ -194,7 +204,7 @@ mod tests {
 
     #[test]
     fn carved_blocks_do_not_overlap() {
-        static A: Cached = Cached::new();
+        static A: PerThreadPools = PerThreadPools::new();
         // More than a chunk's worth of several sizes, all live at once.
         let mut live: Vec<(usize, usize)> = Vec::new();
         for i in 0..3000usize {
@@ -224,7 +234,7 @@ mod tests {
 
     #[test]
     fn threads_share_it_safely() {
-        static A: Cached = Cached::new();
+        static A: PerThreadPools = PerThreadPools::new();
         // Blocks cross threads: allocated on one, freed on another.
         let (tx, rx) = std::sync::mpsc::channel::<(usize, usize)>();
         let freer = std::thread::spawn(move || {
