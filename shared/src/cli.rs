@@ -295,6 +295,50 @@ pub fn parse<T: FromArgs>(tool: &str, own: &[String], help_tail: &str) -> Result
     }
 }
 
+/// Where a tool's `FLAGS` table and its argh `Args` disagree: a flag in one
+/// and not the other, or a switch in one that takes a value in the other.
+/// Empty when they agree. Each tool's unit tests call it, so a flag added to
+/// `Args` without its environment variable (or the reverse) fails the build's
+/// tests instead of silently having no variable.
+pub fn flags_disagree<T: FromArgs>(flags: &[Flag]) -> Vec<String> {
+    let help = match T::from_args(&["tool"], &["--help"]) {
+        Err(early) => early.output,
+        Ok(_) => return vec!["--help did not print help".into()],
+    };
+    // argh's usage line names every flag: "[--grace <grace>]" for one that
+    // takes a value, "[--init]" for a switch, and "[--]" for the separator.
+    let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap_or("");
+    let mut from_args: Vec<(String, bool)> = Vec::new();
+    for (i, _) in usage.match_indices("--") {
+        let t = &usage[i + 2..];
+        let name: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if name.is_empty() || name == "help" || usage[..i].ends_with('-') {
+            continue;
+        }
+        let takes_value = t[name.len()..].starts_with(" <");
+        from_args.push((name, takes_value));
+    }
+    let mut out = Vec::new();
+    for (name, takes_value) in &from_args {
+        match flags.iter().find(|f| f.name == name.as_str()) {
+            None => out.push(format!("--{name} is in Args but not in FLAGS")),
+            Some(f) if (f.kind != Kind::Switch) != *takes_value => {
+                out.push(format!("--{name}: switch/value differs between Args and FLAGS"))
+            }
+            Some(_) => {}
+        }
+    }
+    for f in flags {
+        if !from_args.iter().any(|(n, _)| n == f.name) {
+            out.push(format!("--{} is in FLAGS but not in Args", f.name));
+        }
+    }
+    out
+}
+
 /// Everything above in one call: split off the command, merge the
 /// environment, parse. Returns the parsed flags and the command.
 pub fn parse_all<T: FromArgs>(
@@ -428,6 +472,26 @@ mod tests {
     }
     fn dur(v: &str) -> Result<std::time::Duration, String> {
         crate::duration::parse(v)
+    }
+
+    #[test]
+    fn flags_table_checked_against_args() {
+        assert_eq!(flags_disagree::<T>(FLAGS), Vec::<String>::new());
+        let fewer = &FLAGS[..2];
+        let d = flags_disagree::<T>(fewer);
+        assert!(
+            d.iter()
+                .any(|m| m.contains("--chown is in Args but not in FLAGS")),
+            "{d:?}"
+        );
+        let wrong = [FLAGS[0], Flag::switch("grace"), FLAGS[2], Flag::switch("extra")];
+        let d = flags_disagree::<T>(&wrong);
+        assert!(d.iter().any(|m| m.contains("--grace: switch/value")), "{d:?}");
+        assert!(
+            d.iter()
+                .any(|m| m.contains("--extra is in FLAGS but not in Args")),
+            "{d:?}"
+        );
     }
 
     #[test]
