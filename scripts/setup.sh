@@ -52,6 +52,20 @@ if ((${#need_pkgs[@]})); then
     fi
 fi
 
+# Offline validators for the orchestrator examples (tests/it/manifests.rs):
+# the Kubernetes schemas (kubernetes-validate) and the ECS API model that
+# ships in botocore, pinned, in a virtual environment of the checkout.
+venv=$(cd "$(dirname "$0")/.." && pwd)/.cache/validate
+pins=(kubernetes-validate==1.37.0 botocore==1.44.8)
+if ! [[ -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import kubernetes_validate, botocore' 2>/dev/null \
+    || [[ $(cat "$venv/pins" 2>/dev/null) != "${pins[*]}" ]]; then
+    say "installing ${pins[*]} into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+    echo "${pins[*]}" >"$venv/pins"
+fi
+
 # Redis and PostgreSQL from Debian may have been started as services; the
 # tests start their own on free loopback ports, so these do not matter.
 exit 0
