@@ -256,7 +256,8 @@ impl Target {
                     None => (rest, "/"),
                 };
                 if auth.contains('@') {
-                    return Err(format!("{whole:?}: credentials in the URL are not supported; use --header"));
+                    let shown = hide_password(s);
+                    return Err(format!("{shown:?}: credentials in the URL are not supported; use --header"));
                 }
                 let (host, port) = host_port(auth, Some(80), whole)?;
                 let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
@@ -479,6 +480,11 @@ mod tests {
         assert_eq!(hide_password("redis://secret@h"), "redis://***@h");
         assert_eq!(hide_password("postgres://app@h/db"), "postgres://app@h/db");
         assert_eq!(hide_password("redis://h/2"), "redis://h/2");
+        let e = Target::parse("http://u:pw@h/x").unwrap_err();
+        assert!(
+            e.starts_with("\"http://u:***@h/x\": credentials") && !e.contains("pw"),
+            "{e}"
+        );
     }
 
     #[test]
