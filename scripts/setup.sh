@@ -29,6 +29,7 @@ want redis-server redis-server
 want postgresql /usr/lib/postgresql
 want python3 /usr/bin/python3
 want iproute2 ip
+want nftables nft
 want curl curl
 want bsdutils script
 want time /usr/bin/time

@@ -2,7 +2,9 @@
 //! `dockhand::target::Target::parse`. Properties: never panics; an accepted
 //! target has a non-empty host and an HTTP path that starts with `/` and holds
 //! no spaces or control characters (it goes into the request line verbatim);
-//! Display never panics.
+//! a unix socket path fits in sun_path; a PostgreSQL user or database has no
+//! NUL (it would end the field early); Display never panics and never shows
+//! credentials.
 #![no_main]
 
 use dockhand::check::http::request;
@@ -12,11 +14,25 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };
     let Ok(t) = Target::parse(s) else { return };
+    // Display never shows credentials: no userinfo at all.
+    if matches!(t, Target::Postgres { .. } | Target::Redis { .. }) {
+        assert!(!t.to_string().contains('@'), "{s:?} -> {t}");
+    }
     let _ = t.to_string();
     match &t {
-        Target::Tcp { host, .. } | Target::Postgres { host, .. } | Target::Redis { host, .. } => {
+        Target::Tcp { host, .. } => assert!(!host.is_empty(), "{s:?} -> {t:?}"),
+        Target::Postgres {
+            host,
+            user,
+            database,
+            ..
+        } => {
             assert!(!host.is_empty(), "{s:?} -> {t:?}");
+            for v in [user, database].into_iter().flatten() {
+                assert!(!v.contains('\0'), "{s:?} -> {t:?}");
+            }
         }
+        Target::Redis { host, .. } => assert!(!host.is_empty(), "{s:?} -> {t:?}"),
         Target::Http(u) => {
             assert!(!u.host.is_empty(), "{s:?} -> {t:?}");
             assert!(u.path.starts_with('/'), "{s:?} -> {t:?}");
@@ -34,6 +50,10 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(!u.host_header().contains(['\r', '\n']), "{s:?}");
         }
-        Target::Unix { path } | Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),
+        Target::Unix { path } => {
+            assert!(path.is_absolute(), "{s:?} -> {t:?}");
+            assert!(path.as_os_str().len() <= 107, "{s:?} -> {t:?}");
+        }
+        Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),
     }
 });

@@ -356,6 +356,22 @@ pub fn parse_all<T: FromArgs>(
     Ok((t, sp))
 }
 
+/// The longest unix socket path: sun_path's 108 bytes less the closing NUL.
+pub const MAX_UNIX_PATH: usize = 107;
+
+/// Whether `path` fits in a unix socket address. A longer one can never be
+/// connected to, so it is a usage error, not something to retry; the error
+/// says why, for the caller to prefix with what it came from.
+pub fn unix_socket_path(path: &std::path::Path) -> Result<(), String> {
+    let n = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).len();
+    if n > MAX_UNIX_PATH {
+        return Err(format!(
+            "socket path is too long ({n} bytes; at most {MAX_UNIX_PATH})"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

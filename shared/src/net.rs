@@ -2,8 +2,11 @@
 //! name resolves to (under musl `localhost` may give ::1 first while the
 //! service listens on 127.0.0.1 only).
 
+use crate::check::phase::{self, Phase};
+use crate::check::{CheckError, Kind};
+use crate::sys::addrinfo::{self, LookupError};
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -34,74 +37,90 @@ pub fn describe(e: &io::Error) -> String {
     }
 }
 
+/// The kind of an I/O error for a check: refused, missing, timed out or other.
+pub fn io_error(e: &io::Error) -> CheckError {
+    use io::ErrorKind::*;
+    let kind = match e.kind() {
+        ConnectionRefused => Kind::Refused,
+        NotFound => Kind::Missing,
+        TimedOut | WouldBlock => Kind::TimedOut,
+        _ => Kind::Other,
+    };
+    CheckError::new(kind, describe(e))
+}
+
+fn errno_error(e: nix::errno::Errno) -> CheckError {
+    io_error(&io::Error::from(e))
+}
+
+/// The time left before `deadline`, or a timed-out error once it passed.
+fn left(deadline: Instant) -> Result<Duration, CheckError> {
+    match deadline.saturating_duration_since(Instant::now()) {
+        d if d.is_zero() => Err(CheckError::timed_out()),
+        d => Ok(d),
+    }
+}
+
 /// Resolve `host:port` within `timeout`. IP literals need no lookup. A name
 /// that does not resolve yet is an error like any other, so callers retry it.
-pub fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
+pub fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, CheckError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    phase::enter(Phase::Resolving);
     // getaddrinfo has no timeout of its own: run it on a thread and stop
     // waiting for it at the deadline (the thread ends when the lookup does).
     let (tx, rx) = mpsc::channel();
     let h = host.to_string();
     let spawned = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
-        let _ = tx.send(
-            (h.as_str(), port)
-                .to_socket_addrs()
-                .map(|a| a.collect::<Vec<_>>()),
-        );
+        let _ = tx.send(addrinfo::lookup(&h, port));
     });
+    let fail = |kind, why: &str| CheckError::new(kind, format!("cannot resolve {host}: {why}"));
     if spawned.is_err() {
-        return Err(format!("cannot resolve {host}: no thread for the lookup"));
+        return Err(fail(Kind::Other, "no thread for the lookup"));
     }
     match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-        Ok(Ok(_)) => Err(format!("{host}: name has no addresses")),
-        Ok(Err(e)) => Err(format!("cannot resolve {host}: {}", describe_lookup(&e))),
-        Err(_) => Err(format!("cannot resolve {host}: lookup timed out")),
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(fail(Kind::Lookup, &describe_lookup(e))),
+        Err(_) => Err(fail(Kind::TimedOut, "lookup timed out")),
     }
 }
 
-fn describe_lookup(e: &io::Error) -> String {
-    let s = e.to_string();
-    if s.contains("failed to lookup address")
-        || s.contains("Name does not resolve")
-        || s.contains("not known")
-    {
-        "name does not resolve".into()
-    } else {
-        describe(e)
+/// getaddrinfo's code in words of our own (the C libraries word it differently).
+fn describe_lookup(e: LookupError) -> String {
+    match e {
+        LookupError::NoName => "name does not resolve".into(),
+        LookupError::Again => "no answer from the name server yet (temporary failure)".into(),
+        LookupError::Fail => "the name server failed".into(),
+        LookupError::System(errno) => describe(&io::Error::from_raw_os_error(errno)),
+        LookupError::Other(code) => format!("lookup failed (getaddrinfo code {code})"),
     }
 }
 
 /// Connect to the first address of `host:port` that answers before `deadline`.
 /// Each address gets a fair share of the time left, so one black-holed
 /// address cannot eat the whole deadline.
-pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err("timed out".into());
-    }
-    let addrs = resolve(host, port, left)?;
-    let mut last = String::from("timed out");
+pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, CheckError> {
+    let addrs = resolve(host, port, left(deadline)?)?;
+    phase::enter(Phase::Connecting);
+    let mut last = CheckError::timed_out();
     for (i, addr) in addrs.iter().enumerate() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err("timed out".into());
-        }
+        let left = left(deadline)?;
         let share = left / (addrs.len() - i) as u32;
         let share = share.max(Duration::from_millis(1));
         match TcpStream::connect_timeout(addr, share) {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
+                phase::enter(Phase::Waiting);
                 return Ok(s);
             }
             Err(e) => {
-                last = if addrs.len() > 1 {
-                    format!("{} ({addr})", describe(&e))
-                } else {
-                    describe(&e)
-                };
+                last = io_error(&e);
+                // "[::1]:80: timed out": the message still ends with what
+                // happened, as healthcheck's "timed out after 3s" expects.
+                if addrs.len() > 1 {
+                    last.message = format!("{addr}: {}", last.message);
+                }
             }
         }
     }
@@ -115,36 +134,35 @@ pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, St
 pub fn unix_connect(
     path: &std::path::Path,
     deadline: Instant,
-) -> Result<std::os::unix::net::UnixStream, String> {
+) -> Result<std::os::unix::net::UnixStream, CheckError> {
     use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
     use std::os::fd::AsRawFd;
-    let left = |deadline: Instant| match deadline.saturating_duration_since(Instant::now()) {
-        d if d.is_zero() => Err("timed out".to_string()),
-        d => Ok(d),
-    };
     let t = left(deadline)?;
-    let errno = |e: nix::errno::Errno| describe(&io::Error::from(e));
+    phase::enter(Phase::Connecting);
     let fd = socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(errno)?;
+    .map_err(errno_error)?;
     socket::setsockopt(
         &fd,
         sockopt::SendTimeout,
         &nix::sys::time::TimeVal::new(t.as_secs() as _, t.subsec_micros().max(1) as _),
     )
-    .map_err(errno)?;
-    let addr = UnixAddr::new(path).map_err(errno)?;
+    .map_err(errno_error)?;
+    let addr = UnixAddr::new(path).map_err(errno_error)?;
     loop {
         match socket::connect(fd.as_raw_fd(), &addr) {
-            Ok(()) => return Ok(std::os::unix::net::UnixStream::from(fd)),
+            Ok(()) => {
+                phase::enter(Phase::Waiting);
+                return Ok(std::os::unix::net::UnixStream::from(fd));
+            }
             // The wait for room in the backlog ended at the send timeout.
-            Err(nix::errno::Errno::EAGAIN) => return Err("timed out".into()),
+            Err(nix::errno::Errno::EAGAIN) => return Err(CheckError::timed_out()),
             Err(nix::errno::Errno::EINTR) => left(deadline).map(drop)?,
-            Err(e) => return Err(errno(e)),
+            Err(e) => return Err(errno_error(e)),
         }
     }
 }
@@ -162,7 +180,10 @@ mod tests {
         assert!(connect("127.0.0.1", port, dl).is_ok());
         drop(l);
         let e = connect("127.0.0.1", port, Instant::now() + Duration::from_secs(2)).unwrap_err();
-        assert_eq!(e, "connection refused");
+        assert_eq!(e, CheckError::new(Kind::Refused, "connection refused"));
+        // A deadline already passed: timed out, whatever the port would say.
+        let e = connect("127.0.0.1", port, Instant::now()).unwrap_err();
+        assert_eq!(e.kind, Kind::TimedOut);
     }
 
     #[test]
@@ -177,5 +198,93 @@ mod tests {
     fn unresolvable_name_is_an_error_not_a_panic() {
         let e = resolve("no-such-host.invalid", 80, Duration::from_secs(5)).unwrap_err();
         assert!(e.contains("no-such-host.invalid"), "{e}");
+        // Without DNS the resolver may say "no answer yet" instead of "no
+        // such name": either way it is a lookup failure, whatever the libc.
+        assert_eq!(e.kind, Kind::Lookup, "{e}");
+        // A name with a NUL names nothing, decided without the resolver.
+        let e = resolve("a\0b", 80, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(
+            e,
+            CheckError::new(Kind::Lookup, "cannot resolve a\0b: name does not resolve")
+        );
+    }
+
+    #[test]
+    fn a_connect_that_hangs_is_in_the_connecting_phase() {
+        use crate::check::phase::{self, Tracker};
+        use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
+        use std::sync::Arc;
+        let dir = std::env::temp_dir().join(format!("dockhand-hang-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.sock");
+        // A listener nobody accepts on, with a backlog of 1 filled by
+        // non-blocking connects until the kernel says it is full: a blocking
+        // connect then waits for room, so the attempt stays in "connecting".
+        let addr = UnixAddr::new(&p).unwrap();
+        let lfd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        socket::bind(lfd.as_raw_fd(), &addr).unwrap();
+        socket::listen(&lfd, socket::Backlog::new(1).unwrap()).unwrap();
+        let _l = std::os::unix::net::UnixListener::from(lfd);
+        let mut filler = Vec::new();
+        loop {
+            let fd = socket::socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK,
+                None,
+            )
+            .unwrap();
+            match socket::connect(fd.as_raw_fd(), &addr) {
+                Ok(()) => filler.push(fd),
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(filler.len() < 100, "the backlog never filled");
+        }
+        let t = Arc::new(Tracker::default());
+        let t2 = t.clone();
+        let p2 = p.clone();
+        let h = std::thread::spawn(move || {
+            phase::watch(t2);
+            unix_connect(&p2, Instant::now() + Duration::from_secs(60))
+        });
+        let end = Instant::now() + Duration::from_secs(30);
+        while t.get() != phase::Phase::Connecting && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(t.get(), phase::Phase::Connecting);
+        // Room in the backlog: the connect completes, the phase moves on.
+        drop(filler.pop());
+        let mut conns = Vec::new();
+        let l = &_l;
+        l.set_nonblocking(true).unwrap();
+        while let Ok((c, _)) = l.accept() {
+            conns.push(c);
+        }
+        assert!(h.join().unwrap().is_ok());
+        assert_eq!(t.get(), phase::Phase::Waiting);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unix_connect_kinds() {
+        let dir = std::env::temp_dir().join(format!("dockhand-net-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.sock");
+        let soon = || Instant::now() + Duration::from_secs(2);
+        assert_eq!(unix_connect(&p, soon()).unwrap_err().kind, Kind::Missing);
+        // A socket file nobody listens on any more: refused.
+        drop(std::os::unix::net::UnixListener::bind(&p).unwrap());
+        assert_eq!(unix_connect(&p, soon()).unwrap_err().kind, Kind::Refused);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

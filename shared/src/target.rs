@@ -5,10 +5,12 @@
 //! http://host[:port]/path         HTTP status 200-399 unless told otherwise
 //! unix:///path/to.sock            unix socket connect succeeds
 //! file:///path                    the path exists
-//! postgres://[user@]host[:port]   the server accepts connections (not starting up)
-//! redis://[:password@]host[:port] PING answers PONG (not LOADING)
+//! postgres://[user@]host[:port][/db]             the server accepts connections (not starting up)
+//! redis://[[user]:password@]host[:port][/db]      PING answers PONG (not LOADING)
 //! ```
 //! IPv6 literals go in brackets: `[::1]:5432`, `http://[::1]:8000/health`.
+//! In postgres:// and redis:// the user, password and database are
+//! percent-decoded (`p%40ss` is `p@ss`), so any byte can be written.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -35,7 +37,11 @@ pub enum Target {
     Redis {
         host: String,
         port: u16,
+        /// A Redis 6 ACL user; `AUTH user password` is sent when given.
+        user: Option<String>,
         password: Option<String>,
+        /// `SELECT db` is sent when given.
+        db: Option<u32>,
     },
 }
 
@@ -81,7 +87,13 @@ impl fmt::Display for Target {
             Target::Unix { path } => write!(f, "unix://{}", path.display()),
             Target::File { path } => write!(f, "file://{}", path.display()),
             Target::Postgres { host, port, .. } => write!(f, "postgres://{}", hp(host, *port)),
-            Target::Redis { host, port, .. } => write!(f, "redis://{}", hp(host, *port)),
+            Target::Redis { host, port, db, .. } => {
+                write!(f, "redis://{}", hp(host, *port))?;
+                match db {
+                    Some(n) => write!(f, "/{n}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -144,10 +156,12 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
     }
 }
 
-fn abs_path(rest: &str, whole: &str) -> Result<PathBuf, String> {
+/// The absolute path of a `unix://` or `file://` target; `example` is a
+/// correct target of the same scheme, for the message.
+fn abs_path(rest: &str, whole: &str, example: &str) -> Result<PathBuf, String> {
     if !rest.starts_with('/') {
         return Err(format!(
-            "{whole:?}: the path must be absolute (three slashes: unix:///run/app.sock)"
+            "{whole:?}: the path must be absolute (three slashes: {example})"
         ));
     }
     if rest.len() > 4095 || rest.contains('\0') {
@@ -162,6 +176,61 @@ fn userinfo(auth: &str) -> (Option<&str>, &str) {
         Some((u, rest)) => (Some(u), rest),
         None => (None, auth),
     }
+}
+
+/// `s` with its `%XX` escapes decoded; `what` (the user, the password...)
+/// and `shown` (the target, password hidden) name it in the error.
+fn percent_decode(s: &str, what: &str, shown: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b.get(i + 1).and_then(|&c| hex(c)),
+            b.get(i + 2).and_then(|&c| hex(c)),
+        ) {
+            (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+            _ => {
+                return Err(format!(
+                "{shown:?}: bad percent-encoding in the {what} (% must start %XX; write a % itself as %25)"
+            ))
+            }
+        }
+        i += 3;
+    }
+    String::from_utf8(out).map_err(|_| format!("{shown:?}: the {what} is not UTF-8 once percent-decoded"))
+}
+
+/// The target text with the password of `user:password@` replaced by `***`,
+/// for messages.
+fn hide_password(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (auth, tail) = rest.split_at(end);
+    match auth.rsplit_once('@') {
+        Some((ui, hp)) => match ui.split_once(':') {
+            Some((u, _)) => format!("{scheme}://{u}:***@{hp}{tail}"),
+            // redis://secret@host: a lone word is the password.
+            None if scheme.eq_ignore_ascii_case("redis") => format!("{scheme}://***@{hp}{tail}"),
+            None => s.to_string(),
+        },
+        None => s.to_string(),
+    }
+}
+
+/// The `/db` part of a postgres:// or redis:// URL, without any `?query`;
+/// `None` when absent or empty.
+fn db_path(path: Option<&str>) -> Option<&str> {
+    path.map(|d| d.split('?').next().unwrap_or(""))
+        .filter(|d| !d.is_empty())
 }
 
 impl Target {
@@ -187,7 +256,8 @@ impl Target {
                     None => (rest, "/"),
                 };
                 if auth.contains('@') {
-                    return Err(format!("{whole:?}: credentials in the URL are not supported; use --header"));
+                    let shown = hide_password(s);
+                    return Err(format!("{shown:?}: credentials in the URL are not supported; use --header"));
                 }
                 let (host, port) = host_port(auth, Some(80), whole)?;
                 let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
@@ -200,26 +270,64 @@ impl Target {
             "https" => Err(format!(
                 "{whole:?}: https is not in this build (dockhand's static builds probe plain http; terminate TLS in front or probe the plain port)"
             )),
-            "unix" => Ok(Target::Unix { path: abs_path(rest, whole)? }),
-            "file" => Ok(Target::File { path: abs_path(rest, whole)? }),
+            "unix" => {
+                let path = abs_path(rest, whole, "unix:///run/app.sock")?;
+                crate::cli::unix_socket_path(&path).map_err(|e| format!("{whole:?}: {e}"))?;
+                Ok(Target::Unix { path })
+            }
+            "file" => Ok(Target::File { path: abs_path(rest, whole, "file:///run/app.ready")? }),
             "postgres" | "postgresql" => {
+                let shown = &hide_password(s);
                 let (auth, db) = match rest.split_once('/') {
-                    Some((a, d)) => (a, Some(d.split('?').next().unwrap_or("")).filter(|d| !d.is_empty())),
+                    Some((a, d)) => (a, db_path(Some(d))),
                     None => (rest, None),
                 };
                 let (ui, hp) = userinfo(auth);
-                let user = ui.map(|u| u.split(':').next().unwrap_or("").to_string()).filter(|u| !u.is_empty());
-                let (host, port) = host_port(hp, Some(5432), whole)?;
-                Ok(Target::Postgres { host, port, user, database: db.map(str::to_string) })
+                // The password, if any, is never sent: the check stops at
+                // the server's authentication request.
+                let user = match ui.map(|u| u.split(':').next().unwrap_or("")) {
+                    Some(u) if !u.is_empty() => Some(percent_decode(u, "user", shown)?),
+                    _ => None,
+                };
+                let database = db.map(|d| percent_decode(d, "database", shown)).transpose()?;
+                if [&user, &database].iter().any(|v| v.as_deref().is_some_and(|v| v.contains('\0'))) {
+                    return Err(format!("{shown:?}: a NUL byte (%00) cannot be in a user or database name"));
+                }
+                let (host, port) = host_port(hp, Some(5432), shown)?;
+                Ok(Target::Postgres { host, port, user, database })
             }
             "redis" => {
-                let auth = rest.split('/').next().unwrap_or("");
+                let shown = &hide_password(s);
+                let (auth, db) = match rest.split_once('/') {
+                    Some((a, d)) => (a, db_path(Some(d))),
+                    None => (rest, None),
+                };
                 let (ui, hp) = userinfo(auth);
-                let password = ui
-                    .map(|u| u.split_once(':').map_or(u, |(_, p)| p).to_string())
-                    .filter(|p| !p.is_empty());
-                let (host, port) = host_port(hp, Some(6379), whole)?;
-                Ok(Target::Redis { host, port, password })
+                // `user:password`, `:password`, or (as redis-cli reads it) a
+                // lone `password`.
+                let (user, password) = match ui.map(|u| u.split_once(':').unwrap_or(("", u))) {
+                    None => (None, None),
+                    Some((u, p)) => (
+                        Some(u).filter(|u| !u.is_empty()).map(|u| percent_decode(u, "user", shown)).transpose()?,
+                        Some(p).filter(|p| !p.is_empty()).map(|p| percent_decode(p, "password", shown)).transpose()?,
+                    ),
+                };
+                if user.is_some() && password.is_none() {
+                    return Err(format!(
+                        "{shown:?}: a Redis user needs a password (redis://USER:PASSWORD@host)"
+                    ));
+                }
+                let db = match db.map(|d| percent_decode(d, "database", shown)).transpose()? {
+                    None => None,
+                    Some(d) => Some(
+                        d.parse::<u32>()
+                            .ok()
+                            .filter(|_| d.bytes().all(|b| b.is_ascii_digit()))
+                            .ok_or_else(|| format!("{shown:?}: the Redis database {d:?} is not a number (redis://host/2)"))?,
+                    ),
+                };
+                let (host, port) = host_port(hp, Some(6379), shown)?;
+                Ok(Target::Redis { host, port, user, password, db })
             }
             other => Err(format!(
                 "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres:// or redis://)"
@@ -307,9 +415,98 @@ mod tests {
             Ok(Target::Redis {
                 host: "cache".into(),
                 port: 6380,
-                password: Some("secret".into())
+                user: None,
+                password: Some("secret".into()),
+                db: Some(0),
             })
         );
+    }
+
+    #[test]
+    fn credentials_and_databases_are_percent_decoded() {
+        assert_eq!(
+            Target::parse("redis://app:p%40ss%2Fw%3Ard@r/12"),
+            Ok(Target::Redis {
+                host: "r".into(),
+                port: 6379,
+                user: Some("app".into()),
+                password: Some("p@ss/w:rd".into()),
+                db: Some(12),
+            })
+        );
+        // A lone word is the password, as redis-cli reads it.
+        let Ok(Target::Redis {
+            user, password, db, ..
+        }) = Target::parse("redis://s%25cret@r")
+        else {
+            panic!()
+        };
+        assert_eq!((user, password, db), (None, Some("s%cret".into()), None));
+        assert_eq!(
+            Target::parse("postgres://a%40b:ignored@db:5433/my%2Fdb?sslmode=disable"),
+            Ok(Target::Postgres {
+                host: "db".into(),
+                port: 5433,
+                user: Some("a@b".into()),
+                database: Some("my/db".into())
+            })
+        );
+    }
+
+    #[test]
+    fn bad_credentials_are_usage_errors_without_the_password() {
+        for (bad, why) in [
+            ("redis://app:p%4@r", "bad percent-encoding in the password"),
+            ("redis://app:p%zz@r", "bad percent-encoding in the password"),
+            ("redis://a%g1:pw@r", "bad percent-encoding in the user"),
+            ("redis://:pw@r/%", "bad percent-encoding in the database"),
+            ("redis://:pw@r/x", "is not a number"),
+            ("redis://:pw@r/-1", "is not a number"),
+            ("redis://app:@r", "needs a password"),
+            ("redis://:%ff@r", "not UTF-8"),
+            ("postgres://a%@db", "bad percent-encoding in the user"),
+            ("postgres://a:pw@db/d%2", "bad percent-encoding in the database"),
+            ("postgres://a%00b@db", "NUL"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains("@"), "{bad}: the target is named: {e}");
+            assert!(
+                !e.contains("pw") && !e.contains("p%4") && !e.contains("%ff"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(hide_password("redis://u:secret@h:1/2"), "redis://u:***@h:1/2");
+        assert_eq!(hide_password("redis://secret@h"), "redis://***@h");
+        assert_eq!(hide_password("postgres://app@h/db"), "postgres://app@h/db");
+        assert_eq!(hide_password("redis://h/2"), "redis://h/2");
+        let e = Target::parse("http://u:pw@h/x").unwrap_err();
+        assert!(
+            e.starts_with("\"http://u:***@h/x\": credentials") && !e.contains("pw"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unix_socket_paths_must_fit_sun_path() {
+        let ok = format!("unix:///{}", "a".repeat(106));
+        assert!(Target::parse(&ok).is_ok());
+        let long = format!("unix:///{}", "a".repeat(107));
+        let e = Target::parse(&long).unwrap_err();
+        assert!(
+            e.contains("socket path is too long (108 bytes; at most 107)"),
+            "{e}"
+        );
+        // file:// paths are not sockets: no such limit.
+        assert!(Target::parse(&format!("file:///{}", "a".repeat(300))).is_ok());
+    }
+
+    #[test]
+    fn relative_paths_get_an_example_of_their_own_scheme() {
+        let e = Target::parse("file://run/app.ready").unwrap_err();
+        assert!(e.contains("file:///run/app.ready") && !e.contains("unix:"), "{e}");
+        let e = Target::parse("unix://run/app.sock").unwrap_err();
+        assert!(e.contains("unix:///run/app.sock"), "{e}");
     }
 
     #[test]
@@ -337,5 +534,9 @@ mod tests {
     fn display_round_trips_scheme() {
         assert_eq!(tcp("::1", 5).to_string(), "tcp://[::1]:5");
         assert_eq!(Target::parse("redis://r").unwrap().to_string(), "redis://r:6379");
+        assert_eq!(
+            Target::parse("redis://:pw@r/3").unwrap().to_string(),
+            "redis://r:6379/3"
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! interval (with jitter), each attempt bounded, all under one overall
 //! deadline. SIGTERM and SIGINT end the wait promptly when asked to.
 
-use crate::check::{self, Options};
+use crate::check::phase::{self, Tracker};
+use crate::check::{self, CheckError, Options};
 use crate::clock::{Clock, Deadline, SystemClock};
 use crate::target::Target;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +60,7 @@ pub struct WaitOptions {
     pub handle_signals: bool,
     pub check: Options,
     /// Retry at least this often while an attempt fails in a way that costs
-    /// the target nothing (see `is_cheap_refusal`), however far the backoff
+    /// the target nothing (see `CheckError::is_cheap`), however far the backoff
     /// has grown, so a port that starts listening is seen within this much.
     /// `None`: the backoff alone decides.
     pub refused_retry: Option<Duration>,
@@ -88,7 +89,8 @@ pub enum Event<'a> {
         after: Duration,
         detail: &'a str,
     },
-    /// Still waiting: the targets not yet up, each with its last error.
+    /// Still waiting: the targets not yet up, each with its last error (or,
+    /// before its first attempt ended, what that attempt is doing).
     StillDown {
         elapsed: Duration,
         down: Vec<(&'a Target, &'a str)>,
@@ -98,7 +100,8 @@ pub enum Event<'a> {
 /// Why the wait ended without every target up.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stop {
-    /// The deadline passed; each target still down with its last error.
+    /// The deadline passed; each target still down with its last error (or
+    /// what its first attempt was doing).
     Timeout(Vec<(String, String)>),
     /// A signal arrived.
     Signal(i32),
@@ -110,7 +113,7 @@ pub enum Stop {
 
 enum Msg {
     Up(usize, String),
-    Down(usize, String),
+    Down(usize, CheckError),
     Signal(i32),
 }
 
@@ -135,6 +138,7 @@ pub fn wait_all_with(
     let start = clock.now();
     let overall = Deadline::after(start, opts.timeout);
     let (tx, rx) = mpsc::channel::<Msg>();
+    let phases: Vec<Arc<Tracker>> = targets.iter().map(|_| Arc::default()).collect();
 
     // Set once the wait is over. The signal thread outlives it, and its
     // caller may be about to act on the result (waitfor execs COMMAND): a
@@ -173,6 +177,7 @@ pub fn wait_all_with(
         let tx = tx.clone();
         let clock = clock.clone();
         let o = opts.clone();
+        let tracker = phases[i].clone();
         let seed = (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() as u64)
@@ -182,6 +187,7 @@ pub fn wait_all_with(
         std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || {
+                phase::watch(tracker);
                 let mut backoff = Backoff::new(o.interval, seed);
                 loop {
                     let now = clock.now();
@@ -196,8 +202,12 @@ pub fn wait_all_with(
                             let _ = tx.send(Msg::Up(i, detail));
                             return;
                         }
+                        // Cut short by the end of the whole wait, not by its
+                        // own bound: not a result. The report says what the
+                        // attempt was doing (its phase is left as it was).
+                        Err(e) if e.kind == check::Kind::TimedOut && attempt == overall => return,
                         Err(e) => {
-                            cheap = is_cheap_refusal(&e);
+                            cheap = e.is_cheap();
                             if tx.send(Msg::Down(i, e)).is_err() {
                                 return;
                             }
@@ -217,7 +227,9 @@ pub fn wait_all_with(
             .map_err(|e| Stop::Setup(format!("cannot start a thread for {t}: {e}", t = targets[i])))?;
     }
     drop(tx);
-    let r = poll(targets, opts, cancel, on_event, &*clock, start, overall, &rx);
+    let r = poll(
+        targets, &phases, opts, cancel, on_event, &*clock, start, overall, &rx,
+    );
     over.store(true, Ordering::SeqCst);
     // A signal that came with the last answer still counts as "while waiting".
     if r.is_ok() {
@@ -234,6 +246,7 @@ pub fn wait_all_with(
 #[allow(clippy::too_many_arguments)]
 fn poll(
     targets: &[Target],
+    phases: &[Arc<Tracker>],
     opts: &WaitOptions,
     cancel: Option<&dyn Fn() -> bool>,
     on_event: &mut dyn FnMut(Event<'_>),
@@ -243,7 +256,14 @@ fn poll(
     rx: &mpsc::Receiver<Msg>,
 ) -> Result<(), Stop> {
     let mut up = vec![false; targets.len()];
-    let mut last: Vec<String> = vec!["not tried yet".into(); targets.len()];
+    // The last error of each target; `None` until an attempt at it ended.
+    let mut last: Vec<Option<String>> = vec![None; targets.len()];
+    let why = |last: &[Option<String>], i: usize| -> String {
+        match &last[i] {
+            Some(e) => e.clone(),
+            None => phases[i].get().describe_first_attempt().to_string(),
+        }
+    };
     let mut remaining = targets.len();
     let tick = if cancel.is_some() {
         Duration::from_millis(100)
@@ -257,19 +277,19 @@ fn poll(
         if overall.passed(now) {
             let down = (0..targets.len())
                 .filter(|&i| !up[i])
-                .map(|i| (targets[i].to_string(), last[i].clone()))
+                .map(|i| (targets[i].to_string(), why(&last, i)))
                 .collect();
             return Err(Stop::Timeout(down));
         }
         if let Some(np) = next_progress {
             if now >= np {
-                let down = (0..targets.len())
+                let reasons: Vec<(usize, String)> = (0..targets.len())
                     .filter(|&i| !up[i])
-                    .map(|i| (&targets[i], last[i].as_str()))
+                    .map(|i| (i, why(&last, i)))
                     .collect();
                 on_event(Event::StillDown {
                     elapsed: now - start,
-                    down,
+                    down: reasons.iter().map(|(i, w)| (&targets[*i], w.as_str())).collect(),
                 });
                 next_progress = opts.progress_every.map(|p| np + p);
             }
@@ -291,7 +311,7 @@ fn poll(
                     });
                 }
             }
-            Ok(Msg::Down(i, e)) => last[i] = e,
+            Ok(Msg::Down(i, e)) => last[i] = Some(e.message),
             Ok(Msg::Signal(n)) => return Err(Stop::Signal(n)),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -309,14 +329,6 @@ fn poll(
         }
     }
     Ok(())
-}
-
-/// Whether a check error is one the target pays nothing for, so retrying it
-/// often is harmless: the kernel refused the connection (nothing listens
-/// yet), or the socket or file is not there yet. Name lookups, timeouts and
-/// the service's own "not ready" answers are not: those stay on the backoff.
-pub fn is_cheap_refusal(err: &str) -> bool {
-    err.starts_with("connection refused") || err == "no such file or directory"
 }
 
 #[cfg(test)]
@@ -457,19 +469,74 @@ mod tests {
         assert!(slow.iter().any(|d| *d >= Duration::from_millis(800)), "{slow:?}");
     }
 
-    #[test]
-    fn cheap_refusals() {
-        assert!(is_cheap_refusal("connection refused"));
-        assert!(is_cheap_refusal("connection refused (127.0.0.1:5)"));
-        assert!(is_cheap_refusal("no such file or directory"));
-        for e in [
-            "timed out",
-            "cannot resolve db: name does not resolve",
-            "status 503",
-            "redis said: LOADING",
-        ] {
-            assert!(!is_cheap_refusal(e), "{e}");
+    /// A clock frozen at its start until `release`, then far past any
+    /// deadline; its sleeps are short real ones.
+    struct Frozen {
+        base: Instant,
+        released: AtomicBool,
+    }
+
+    impl Clock for Frozen {
+        fn now(&self) -> Instant {
+            if self.released.load(Ordering::SeqCst) {
+                self.base + Duration::from_secs(3600)
+            } else {
+                self.base
+            }
         }
+        fn sleep(&self, d: Duration) {
+            std::thread::sleep(d.min(Duration::from_millis(10)));
+        }
+    }
+
+    #[test]
+    fn a_wait_ending_in_the_first_attempt_says_what_it_was_doing() {
+        // A server that accepts and reads the request but never answers.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let ts = [Target::parse(&format!("postgres://127.0.0.1:{port}")).unwrap()];
+        let clock = Arc::new(Frozen {
+            base: Instant::now(),
+            released: AtomicBool::new(false),
+        });
+        let c = clock.clone();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 64];
+            let n = std::io::Read::read(&mut s, &mut b).unwrap();
+            assert!(n > 0);
+            // The request is in: the attempt is waiting for the response.
+            // End the wait now, while it still is.
+            c.released.store(true, Ordering::SeqCst);
+            s
+        });
+        // The attempt may take longer than the whole wait (20 s), so it is
+        // still running when the (frozen) clock says the wait is over.
+        let o = WaitOptions {
+            timeout: Duration::from_secs(20),
+            attempt_timeout: Duration::from_secs(60),
+            ..quiet()
+        };
+        let r = wait_all_with(&ts, &o, Some(&|| false), &mut |_| {}, clock);
+        let _conn = server.join().unwrap();
+        assert_eq!(
+            r,
+            Err(Stop::Timeout(vec![(
+                format!("postgres://127.0.0.1:{port}"),
+                "first attempt connected, still waiting for the response".into()
+            )]))
+        );
+    }
+
+    #[test]
+    fn a_refused_attempt_is_a_cheap_result_not_a_phase() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let t = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let e = check::check(&t, Instant::now() + Duration::from_secs(5), &Options::default()).unwrap_err();
+        assert_eq!(e.kind, check::Kind::Refused);
+        assert!(e.is_cheap());
     }
 
     #[test]

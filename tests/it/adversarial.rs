@@ -1675,7 +1675,8 @@ fn fuzz_inputs_replayed_against_the_binaries() {
             let _ = s.write_all(&reply);
         });
         let auth = if flag & 1 == 1 { ":pw@" } else { "" };
-        targets.push((name, format!("redis://{auth}127.0.0.1:{port}")));
+        let db = if flag & 2 == 2 { "/1" } else { "" };
+        targets.push((name, format!("redis://{auth}127.0.0.1:{port}{db}")));
     }
     for (name, t) in targets {
         let (o, _) = waitfor(
@@ -1724,4 +1725,77 @@ fn fuzz_users_inputs_replayed_with_runas() {
             assert!(stdout(&o).is_empty(), "{name}: ran the command anyway");
         }
     }
+}
+
+// ------------------------------------------- check errors: kinds, not text
+
+/// A server whose own words say "timed out" is unhealthy with those words;
+/// only a probe that ran out of time says "timed out after 3s".
+#[test]
+fn server_text_saying_timed_out_is_not_taken_for_a_timeout() {
+    let port = server(|s| {
+        let _ = s.write_all(b"-ERR timed out\r\n");
+    });
+    let t = format!("redis://127.0.0.1:{port}");
+    let (o, _) = hc(&["--timeout", "3s", &t], Duration::from_secs(20));
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert_eq!(
+        stdout(&o).trim_end(),
+        format!("unhealthy: redis://127.0.0.1:{port} -> redis said: ERR timed out"),
+    );
+    let port = server(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    let (o, _) = hc(
+        &["--timeout", "3s", "--body-contains", "timed out", &url],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        stdout(&o).contains("-> status 200, body does not contain \"timed out\"")
+            && !stdout(&o).contains("after 3s"),
+        "{o:?}"
+    );
+}
+
+/// A unix socket path longer than sun_path can never be connected to: a
+/// usage error at once (one line, exit 2), not a retry until the timeout.
+#[test]
+fn unix_socket_paths_longer_than_sun_path_are_usage_errors() {
+    let long = format!("/tmp/{}", "s".repeat(103));
+    assert_eq!(long.len(), 108);
+    let target = format!("unix://{long}");
+    let url = "http://localhost/health";
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        ("waitfor", vec!["--timeout", "0", &target]),
+        ("ready", vec!["--timeout", "0", "--when", &target, "--print", "x"]),
+        ("healthcheck", vec![&target]),
+        ("healthcheck", vec!["--unix-socket", &long, url]),
+    ];
+    for (tool, args) in runs {
+        let mut c = Command::new(bin(tool));
+        for v in [
+            "WAITFOR_TARGETS",
+            "WAIT_HOSTS",
+            "READY_WHEN",
+            "HEALTHCHECK_TARGET",
+            "NOTIFY_SOCKET",
+        ] {
+            c.env_remove(v);
+        }
+        let (o, _) = run_bounded(c.args(&args), Duration::from_secs(20));
+        assert_eq!(code(&o), 2, "{tool} {args:?}: {o:?}");
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{tool} {args:?}: {e}");
+        assert!(
+            e.starts_with(&format!("{tool}: "))
+                && e.contains("socket path is too long (108 bytes; at most 107)"),
+            "{tool} {args:?}: {e}"
+        );
+    }
+    // 107 bytes is the most that fits: accepted, then checked (and down).
+    let fits = format!("unix:///tmp/{}", "s".repeat(102));
+    let (o, _) = hc(&["--timeout", "1s", &fits], Duration::from_secs(20));
+    assert_eq!(code(&o), 1, "{o:?}");
 }

@@ -1012,3 +1012,248 @@ fn real_postgres_coming_up_while_waiting() {
     assert!(stderr(&o).contains("SASL requested"), "{}", stderr(&o));
     assert!(!pg.log().contains("PANIC"), "{}", pg.log());
 }
+
+// ------------------------------------------- URLs, long paths, first attempt
+
+#[test]
+fn a_unix_socket_path_longer_than_sun_path_is_a_usage_error_at_once() {
+    let long = format!("unix:///tmp/{}", "s".repeat(103));
+    // --timeout 0 would retry it forever if it were accepted.
+    let (o, _) = run_within(
+        waitfor().args(["--timeout", "0", &long, "--", "true"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("waitfor: ") && e.contains("socket path is too long (108 bytes; at most 107)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_first_attempt_waiting_for_a_response_is_named_at_the_timeout() {
+    // Accepts (the kernel completes the handshake) but never answers. The
+    // attempt may take longer than the whole wait, so it is still waiting
+    // for the reply when the wait ends.
+    let f = fake(|_| None);
+    for t in [
+        format!("postgres://127.0.0.1:{}", f.port),
+        format!("redis://127.0.0.1:{}", f.port),
+        format!("http://127.0.0.1:{}/", f.port),
+    ] {
+        let (o, _) = run_within(
+            waitfor().args(["--timeout", "2s", "--attempt-timeout", "60s", &t]),
+            Duration::from_secs(30),
+        );
+        assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!(
+                "{t} is still down: first attempt connected, still waiting for the response"
+            )),
+            "{e}"
+        );
+        assert!(!e.contains("not tried yet"), "{e}");
+    }
+}
+
+#[test]
+fn the_first_attempt_still_connecting_is_named_at_the_timeout() {
+    let test = "the_first_attempt_still_connecting_is_named_at_the_timeout";
+    if !need_root(test) {
+        return;
+    }
+    if !have("nft", &["--version"]) || !have("ip", &["-V"]) {
+        skip(test, "needs nft and ip (Debian packages nftables, iproute2)");
+        return;
+    }
+    // A fresh network namespace whose loopback drops every SYN to port 9:
+    // the handshake is never answered, so the connect hangs until the end.
+    let script = format!(
+        "ip link set lo up && nft add table inet t && \
+         nft add chain inet t o '{{ type filter hook output priority 0; }}' && \
+         nft add rule inet t o tcp dport 9 drop && \
+         exec {} --timeout 2s --attempt-timeout 60s 127.0.0.1:9",
+        bin("waitfor").display()
+    );
+    let (o, _) = run_within(
+        Command::new("unshare").args(["-n", "sh", "-c", &script]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("tcp://127.0.0.1:9 is still down: first attempt still connecting"),
+        "{e}"
+    );
+}
+
+#[test]
+fn real_redis_acl_user_with_percent_encoded_password_and_db() {
+    let test = "real_redis_acl_user_with_percent_encoded_password_and_db";
+    if !have_redis(test) {
+        return;
+    }
+    let port = free_port();
+    // A Redis 6 ACL user "app" with password "p@ss/w:rd"; the default user
+    // is off, so a password alone (AUTH as "default") is refused.
+    let _r = redis(
+        port,
+        &[
+            "--user",
+            "default",
+            "off",
+            "--user",
+            "app",
+            "on",
+            ">p@ss/w:rd",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    );
+    assert!(
+        wait_listening(port, Duration::from_secs(10)),
+        "redis-server did not start"
+    );
+    let up = format!("redis://app:p%40ss%2Fw%3Ard@127.0.0.1:{port}");
+    let (o, _) = run_within(waitfor().arg(&up), Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PONG"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("p@ss") && !stderr(&o).contains("p%40ss"),
+        "{}",
+        stderr(&o)
+    );
+    // A database number is selected: one that exists is up...
+    let (o, _) = run_within(waitfor().arg(format!("{up}/3")), Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("redis://127.0.0.1:{port}/3 is up")),
+        "{}",
+        stderr(&o)
+    );
+    // ...one that does not is never up, and says why.
+    let (o, _) = run_within(
+        waitfor().args(["--timeout", "500ms", &format!("{up}/4000")]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("SELECT failed"), "{}", stderr(&o));
+    // The user matters: without it the password is tried as "default".
+    let (o, _) = run_within(
+        waitfor().args([
+            "--timeout",
+            "500ms",
+            &format!("redis://:p%40ss%2Fw%3Ard@127.0.0.1:{port}"),
+        ]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("AUTH failed"), "{}", stderr(&o));
+    // Not decoded, the password is wrong: percent-decoding is what made it work.
+    let (o, _) = run_within(
+        waitfor().args([
+            "--timeout",
+            "500ms",
+            &format!("redis://app:p%2540ss@127.0.0.1:{port}"),
+        ]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("AUTH failed: WRONGPASS"), "{}", stderr(&o));
+    // Bad percent-encoding: a usage error naming the target, password hidden.
+    let (o, _) = run_within(
+        waitfor().arg(format!("redis://app:p%4@127.0.0.1:{port}")),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "\"redis://app:***@127.0.0.1:{port}\": bad percent-encoding in the password"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn real_postgres_percent_encoded_user_and_database() {
+    let test = "real_postgres_percent_encoded_user_and_database";
+    let port = free_port();
+    let Some(mut pg) = Pg::init(test, port, "trust") else {
+        return;
+    };
+    pg.conf("log_connections = on\n");
+    pg.start();
+    assert!(
+        wait_listening(port, Duration::from_secs(30)),
+        "postgres did not listen:\n{}",
+        pg.log()
+    );
+    let sql = |q: &str| {
+        let o = run(pg
+            .as_pg("psql")
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(pg.dir.path())
+            .args([
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                q,
+            ]));
+        assert!(o.status.success(), "psql {q}: {}{}", stdout(&o), stderr(&o));
+    };
+    sql(r#"CREATE ROLE "a@b/c" LOGIN"#);
+    sql(r#"CREATE DATABASE "my db/1" OWNER "a@b/c""#);
+    // Under trust the first reply is AuthenticationOk whatever the names; the
+    // server's log says which user and database the session was for.
+    let logged = |want: &str| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            if pg.log().contains(want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    let t = format!("postgres://a%40b%2Fc@127.0.0.1:{port}/my%20db%2F1");
+    let (o, _) = run_within(waitfor().arg(&t), Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), pg.log());
+    assert!(stderr(&o).contains("(accepting connections)"), "{}", stderr(&o));
+    assert!(
+        logged("connection authorized: user=a@b/c database=my db/1"),
+        "{}",
+        pg.log()
+    );
+    // The control: the server would have named a database it does not have.
+    let (o, _) = run_within(
+        waitfor().arg(format!("postgres://a%40b%2Fc@127.0.0.1:{port}/no%2Fsuch")),
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(logged(r#"database "no/such" does not exist"#), "{}", pg.log());
+    assert!(
+        !pg.log().contains(r#"database "my db/1" does not exist"#),
+        "{}",
+        pg.log()
+    );
+    // Bad percent-encoding in the user: a usage error naming the target.
+    let (o, _) = run_within(
+        waitfor().arg(format!("postgres://a%4@127.0.0.1:{port}/x")),
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bad percent-encoding in the user"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -7,7 +7,7 @@
 pub mod state;
 
 use argh::FromArgs;
-use dockhand::check::{self, http};
+use dockhand::check::{self, http, CheckError, Kind};
 use dockhand::cli::{self, Env, Flag, Tail};
 use dockhand::duration;
 use dockhand::sys::{pid1, process, signal};
@@ -163,6 +163,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
                 p.display()
             )));
         }
+        cli::unix_socket_path(p).map_err(|e| Error::usage(format!("--unix-socket {}: {e}", p.display())))?;
     }
     for (given, flag) in [
         (a.kill_after.is_some(), "--kill-after"),
@@ -213,16 +214,19 @@ pub fn describe(cfg: &Config) -> String {
     }
 }
 
-/// Say how long a timed-out probe was given: "timed out after 3s".
-pub fn timeout_reason(reason: &str, timeout: Duration) -> String {
-    if reason.contains("timed out") {
-        reason.replacen(
-            "timed out",
-            &format!("timed out after {}", duration::human(timeout)),
-            1,
-        )
-    } else {
-        reason.to_string()
+/// The reason for the output line; a probe that ran out of time says how
+/// long it was given: "timed out after 3s". Decided by the kind only: a
+/// message can hold what the server sent, which may say anything.
+pub fn timeout_reason(e: &CheckError, timeout: Duration) -> String {
+    if e.kind != Kind::TimedOut {
+        return e.message.clone();
+    }
+    let limit = duration::human(timeout);
+    // Our timed-out messages end with "timed out" ("no Redis reply: timed
+    // out", "[::1]:80: timed out"); the other form is a fallback.
+    match e.message.strip_suffix("timed out") {
+        Some(_) => format!("{} after {limit}", e.message),
+        None => format!("{} (timed out after {limit})", e.message),
     }
 }
 
@@ -389,6 +393,8 @@ mod tests {
     #[test]
     fn usage_errors_name_the_problem() {
         let env = [("X", "")];
+        let long_sock = format!("/{}", "s".repeat(107));
+        let long_unix = format!("unix://{long_sock}");
         for (args, want) in [
             (&[][..], "missing TARGET"),
             (&["--timeout", "0", "h:1"][..], "--timeout"),
@@ -402,6 +408,11 @@ mod tests {
             ),
             (&["--header", "bad", "http://h/"][..], "--header"),
             (&["ftp://h"][..], "unknown scheme"),
+            (
+                &["--unix-socket", &long_sock, "http://h/"][..],
+                "socket path is too long",
+            ),
+            (&[long_unix.as_str()][..], "socket path is too long"),
         ] {
             let e = config(&s(args), &env).unwrap_err();
             assert_eq!(e.code(), 2, "{args:?}");
@@ -413,14 +424,32 @@ mod tests {
 
     #[test]
     fn timeout_reason_says_how_long() {
+        let t = |kind, m: &str| CheckError::new(kind, m);
         assert_eq!(
-            timeout_reason("timed out", Duration::from_secs(3)),
+            timeout_reason(&CheckError::timed_out(), Duration::from_secs(3)),
             "timed out after 3s"
         );
         assert_eq!(
-            timeout_reason("cannot resolve db: lookup timed out", Duration::from_millis(500)),
+            timeout_reason(
+                &t(Kind::TimedOut, "cannot resolve db: lookup timed out"),
+                Duration::from_millis(500)
+            ),
             "cannot resolve db: lookup timed out after 500ms"
         );
-        assert_eq!(timeout_reason("status 500", Duration::from_secs(3)), "status 500");
+        assert_eq!(
+            timeout_reason(&t(Kind::TimedOut, "[::1]:80: timed out"), Duration::from_secs(1)),
+            "[::1]:80: timed out after 1s"
+        );
+        assert_eq!(
+            timeout_reason(&"status 500".into(), Duration::from_secs(3)),
+            "status 500"
+        );
+        // What the server said is never rewritten, whatever it says.
+        for m in [
+            "redis said: ERR timed out",
+            "status 200, body does not contain \"timed out\"",
+        ] {
+            assert_eq!(timeout_reason(&t(Kind::Other, m), Duration::from_secs(3)), m);
+        }
     }
 }

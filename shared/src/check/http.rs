@@ -6,6 +6,7 @@
 //!
 //! `parse_head` and `Dechunk` are pure, so the fuzz targets can drive them.
 
+use super::CheckError;
 use crate::net;
 use crate::target::HttpUrl;
 use std::io::{self, Read, Write};
@@ -340,21 +341,21 @@ impl Conn for UnixStream {
 
 /// The time left before `deadline`, or "timed out". Zero is not a valid
 /// socket timeout (it means "never"), so it counts as passed.
-fn left(deadline: Instant) -> Result<Duration, String> {
+fn left(deadline: Instant) -> Result<Duration, CheckError> {
     let d = deadline.saturating_duration_since(Instant::now());
     if d.is_zero() {
-        Err("timed out".into())
+        Err(CheckError::timed_out())
     } else {
         Ok(d)
     }
 }
 
-fn io_err(e: io::Error) -> String {
-    net::describe(&e)
+fn io_err(e: io::Error) -> CheckError {
+    net::io_error(&e)
 }
 
 /// One read bounded by the deadline; `Ok(0)` at end of stream.
-fn read_some(c: &mut dyn Conn, buf: &mut [u8], deadline: Instant) -> Result<usize, String> {
+fn read_some(c: &mut dyn Conn, buf: &mut [u8], deadline: Instant) -> Result<usize, CheckError> {
     loop {
         c.set_timeouts(left(deadline)?).map_err(io_err)?;
         match c.read(buf) {
@@ -367,7 +368,7 @@ fn read_some(c: &mut dyn Conn, buf: &mut [u8], deadline: Instant) -> Result<usiz
 
 /// One probe: `Ok("200")` when the status (and the body, if asked) pass,
 /// else `Err(reason)` ("connection refused", "status 500", "timed out"...).
-pub fn check(url: &HttpUrl, deadline: Instant, opts: &Options) -> Result<String, String> {
+pub fn check(url: &HttpUrl, deadline: Instant, opts: &Options) -> Result<String, CheckError> {
     let mut conn: Box<dyn Conn> = match &opts.unix_socket {
         Some(p) => Box::new(net::unix_connect(p, deadline)?),
         None => Box::new(net::connect(&url.host, url.port, deadline)?),
@@ -375,7 +376,12 @@ pub fn check(url: &HttpUrl, deadline: Instant, opts: &Options) -> Result<String,
     exchange(&mut *conn, url, deadline, opts)
 }
 
-fn exchange(c: &mut dyn Conn, url: &HttpUrl, deadline: Instant, opts: &Options) -> Result<String, String> {
+fn exchange(
+    c: &mut dyn Conn,
+    url: &HttpUrl,
+    deadline: Instant,
+    opts: &Options,
+) -> Result<String, CheckError> {
     let req = request(url, &opts.headers);
     let mut sent = 0;
     while sent < req.len() {
@@ -401,7 +407,7 @@ fn exchange(c: &mut dyn Conn, url: &HttpUrl, deadline: Instant, opts: &Options) 
             break (head, buf.split_off(end));
         }
         if buf.len() >= MAX_HEAD {
-            return Err(format!("response headers larger than {} KiB", MAX_HEAD / 1024));
+            return Err(format!("response headers larger than {} KiB", MAX_HEAD / 1024).into());
         }
         let want = (MAX_HEAD - buf.len()).min(chunk.len());
         let n = read_some(c, &mut chunk[..want], deadline)?;
@@ -417,7 +423,7 @@ fn exchange(c: &mut dyn Conn, url: &HttpUrl, deadline: Instant, opts: &Options) 
     drop(buf);
 
     if !status_ok(head.status, &opts.status) {
-        return Err(format!("status {}", head.status));
+        return Err(format!("status {}", head.status).into());
     }
     let Some(needle) = opts.body_contains.as_deref() else {
         return Ok(head.status.to_string());
@@ -467,10 +473,7 @@ fn exchange(c: &mut dyn Conn, url: &HttpUrl, deadline: Instant, opts: &Options) 
     } else {
         String::new()
     };
-    Err(format!(
-        "status {}, body does not contain {needle:?}{read}",
-        head.status
-    ))
+    Err(format!("status {}, body does not contain {needle:?}{read}", head.status).into())
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -1,10 +1,15 @@
 //! One check engine for every target kind. A check makes one attempt, bounded
 //! by a deadline, and says what it saw: `Ok(detail)` when the target is up
-//! (`detail` is e.g. the HTTP status) and `Err(reason)` when it is not.
+//! (`detail` is e.g. the HTTP status) and `Err(CheckError)` when it is not:
+//! a kind to branch on and a message for people.
 
+mod error;
 pub mod http;
+pub mod phase;
 pub mod postgres;
 pub mod redis;
+
+pub use error::{CheckError, Kind};
 
 use crate::net;
 use crate::target::Target;
@@ -17,7 +22,7 @@ pub struct Options {
 }
 
 /// One attempt at `target`, finished or abandoned by `deadline`.
-pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<String, String> {
+pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<String, CheckError> {
     match target {
         Target::Tcp { host, port } => net::connect(host, *port, deadline).map(|_| "connected".to_string()),
         Target::Unix { path } => net::unix_connect(path, deadline).map(|_| "connected".to_string()),
@@ -29,20 +34,34 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
             user,
             database,
         } => postgres::check(host, *port, user.as_deref(), database.as_deref(), deadline),
-        Target::Redis { host, port, password } => redis::check(host, *port, password.as_deref(), deadline),
+        Target::Redis {
+            host,
+            port,
+            user,
+            password,
+            db,
+        } => {
+            let login = redis::Login {
+                user: user.as_deref(),
+                password: password.as_deref(),
+                db: *db,
+            };
+            redis::check(host, *port, &login, deadline)
+        }
     }
 }
 
 /// A file target is up when the path exists. It is not followed if it is a
 /// symlink: a dangling link counts as present only as a link.
-fn file_exists(path: &std::path::Path) -> Result<String, String> {
+fn file_exists(path: &std::path::Path) -> Result<String, CheckError> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(path) {
             Ok(_) => Ok("exists".into()),
-            Err(_) => Err("dangling symlink".into()),
+            // What the link points to is not there yet.
+            Err(_) => Err(CheckError::new(Kind::Missing, "dangling symlink")),
         },
         Ok(_) => Ok("exists".into()),
-        Err(e) => Err(net::describe(&e)),
+        Err(e) => Err(net::io_error(&e)),
     }
 }
 
@@ -99,7 +118,7 @@ mod tests {
         };
         assert_eq!(
             check(&t, Instant::now(), &Options::default()).unwrap_err(),
-            "timed out"
+            CheckError::new(Kind::TimedOut, "timed out")
         );
     }
 }

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
+use super::{CheckError, Kind};
 use crate::net;
 
 /// The most we read of the first reply: error messages are a few hundred bytes.
@@ -22,15 +23,15 @@ pub fn check(
     user: Option<&str>,
     db: Option<&str>,
     deadline: Instant,
-) -> Result<String, String> {
+) -> Result<String, CheckError> {
     let mut s = net::connect(host, port, deadline)?;
     let reply = exchange(
         &mut s,
         &startup_message(user.unwrap_or("postgres"), db),
         deadline,
-        complete,
+        &complete,
     )
-    .map_err(|e| format!("no PostgreSQL reply: {e}"))?;
+    .map_err(|e| e.context("no PostgreSQL reply"))?;
     let verdict = judge_postgres(&reply);
     // AuthenticationOk (trust) starts a session: end it with Terminate so the
     // server logs no "unexpected EOF". After any other authentication request
@@ -92,12 +93,12 @@ fn header(buf: &[u8]) -> Option<Result<usize, String>> {
 /// Judge the first bytes a server sent after our StartupMessage:
 /// `Ok(detail)` when it is accepting connections, `Err(reason)` when not.
 /// Pure, so a fuzz target can drive it.
-pub fn judge_postgres(bytes: &[u8]) -> Result<String, String> {
+pub fn judge_postgres(bytes: &[u8]) -> Result<String, CheckError> {
     let Some(&kind) = bytes.first() else {
         return Err("no reply (connection closed)".into());
     };
     let total = match header(bytes) {
-        None => return Err(format!("not a PostgreSQL reply (only {} bytes)", bytes.len())),
+        None => return Err(format!("not a PostgreSQL reply (only {} bytes)", bytes.len()).into()),
         Some(Err(why)) => {
             // A server that cannot even start a backend (fork failure) answers
             // with 'E' and plain text, no length.
@@ -106,9 +107,9 @@ pub fn judge_postgres(bytes: &[u8]) -> Result<String, String> {
                     .iter()
                     .all(|&b| b == 0 || b == b'\n' || (0x20..0x7f).contains(&b))
             {
-                return Err(format!("server error: {}", clean(&bytes[1..])));
+                return Err(format!("server error: {}", clean(&bytes[1..])).into());
             }
-            return Err(format!("not a PostgreSQL reply ({why})"));
+            return Err(format!("not a PostgreSQL reply ({why})").into());
         }
         Some(Ok(t)) => t,
     };
@@ -116,7 +117,8 @@ pub fn judge_postgres(bytes: &[u8]) -> Result<String, String> {
         return Err(format!(
             "not a PostgreSQL reply (truncated at {} of {total} bytes)",
             bytes.len()
-        ));
+        )
+        .into());
     }
     let body = &bytes[5..total];
     match kind {
@@ -137,15 +139,15 @@ pub fn judge_postgres(bytes: &[u8]) -> Result<String, String> {
             let f = error_fields(body).ok_or("not a PostgreSQL reply (malformed ErrorResponse)")?;
             let msg = f.message.as_deref().unwrap_or("(no message)");
             match f.code.as_deref() {
-                Some(CANNOT_CONNECT_NOW) => Err(format!("{msg} [{CANNOT_CONNECT_NOW}]")),
+                Some(CANNOT_CONNECT_NOW) => Err(CheckError::new(
+                    Kind::NotReady,
+                    format!("{msg} [{CANNOT_CONNECT_NOW}]"),
+                )),
                 Some(code) => Ok(format!("accepting connections (server said: {msg} [{code}])")),
-                None => Err(format!("server error without SQLSTATE: {msg}")),
+                None => Err(format!("server error without SQLSTATE: {msg}").into()),
             }
         }
-        other => Err(format!(
-            "not a PostgreSQL reply (message type {:?})",
-            other as char
-        )),
+        other => Err(format!("not a PostgreSQL reply (message type {:?})", other as char).into()),
     }
 }
 
@@ -209,15 +211,15 @@ pub(crate) fn exchange(
     s: &mut TcpStream,
     request: &[u8],
     deadline: Instant,
-    done: fn(&[u8]) -> bool,
-) -> Result<Vec<u8>, String> {
+    done: &dyn Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, CheckError> {
     let left = || {
         let d = deadline.saturating_duration_since(Instant::now());
-        (!d.is_zero()).then_some(d).ok_or_else(|| "timed out".to_string())
+        (!d.is_zero()).then_some(d).ok_or_else(CheckError::timed_out)
     };
     s.set_write_timeout(Some(left()?))
-        .map_err(|e| net::describe(&e))?;
-    s.write_all(request).map_err(|e| net::describe(&e))?;
+        .map_err(|e| net::io_error(&e))?;
+    s.write_all(request).map_err(|e| net::io_error(&e))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 2048];
     while buf.len() < CAP && !done(&buf) {
@@ -226,13 +228,13 @@ pub(crate) fn exchange(
             Err(e) if buf.is_empty() => return Err(e),
             Err(_) => break,
         };
-        s.set_read_timeout(Some(t)).map_err(|e| net::describe(&e))?;
+        s.set_read_timeout(Some(t)).map_err(|e| net::io_error(&e))?;
         match s.read(&mut chunk) {
             Ok(0) if buf.is_empty() => return Err("connection closed without a reply".into()),
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n.min(CAP - buf.len())]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if buf.is_empty() => return Err(net::describe(&e)),
+            Err(e) if buf.is_empty() => return Err(net::io_error(&e)),
             Err(_) => break,
         }
     }
@@ -309,6 +311,7 @@ mod tests {
     fn starting_up_is_not_up() {
         let e = judge_postgres(&error("57P03", "the database system is starting up")).unwrap_err();
         assert_eq!(e, "the database system is starting up [57P03]");
+        assert_eq!(e.kind, Kind::NotReady);
         let e = judge_postgres(&error(
             "57P03",
             "the database system is not accepting connections",

@@ -2,6 +2,8 @@
 //! inside a small safe function with a `// SAFETY:` comment. The binaries
 //! carry `#![forbid(unsafe_code)]`.
 
+#[cfg(feature = "check")]
+pub mod addrinfo;
 pub mod alloc;
 pub mod fs;
 pub mod notify;

@@ -25,7 +25,8 @@ pub fn notify_addr(value: &str) -> Result<UnixAddr, String> {
         }
         UnixAddr::new_abstract(name.as_bytes()).map_err(|_| bad("abstract socket name is too long"))
     } else if value.starts_with('/') {
-        UnixAddr::new(value).map_err(|_| bad("socket path is too long (at most 107 bytes)"))
+        crate::cli::unix_socket_path(value.as_ref()).map_err(|e| bad(&e))?;
+        UnixAddr::new(value).map_err(|e| bad(&e.to_string()))
     } else {
         Err(bad(
             "not an absolute path or an @abstract name (vsock is not supported)",
