@@ -868,3 +868,42 @@ fn directories_only_their_owner_may_read_are_walked_with_three_capabilities() {
     }
     assert_eq!(owner(&root.join("etc")), (0, 0));
 }
+
+/// A volume written by another uid: its directories are made root's while
+/// their entries change (so that uid cannot swap names meanwhile), then
+/// given to the target; modes (setgid included) stay, group-writable ones
+/// and 0700 ones too, and every entry ends up the target's.
+#[test]
+fn a_tree_of_another_uid_is_handed_over_with_modes_kept() {
+    let Some(root) = chroot("other_uid_tree") else {
+        return;
+    };
+    let data = root.join("data");
+    let dirs = [("a", 0o755), ("a/s", 0o2775), ("a/p", 0o700), ("b", 0o777)];
+    for (d, _) in dirs {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+        for f in ["f1", "f2"] {
+            touch(&data.join(d).join(f));
+        }
+    }
+    std::os::unix::fs::symlink("/etc/passwd", data.join("a/s/link")).unwrap();
+    let o = run(Command::new("chown").args(["-R", "-h", "1001:1001"]).arg(&data));
+    assert!(o.status.success());
+    for (d, mode) in dirs {
+        std::fs::set_permissions(data.join(d), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    // data, 4 dirs, 8 files, the link.
+    assert_eq!(summary(&err, "/data"), (14, 14), "{err}");
+    let f = run(Command::new("find")
+        .arg(&data)
+        .args(["!", "-user", "1000", "-o", "!", "-group", "1000"]));
+    assert_eq!(stdout(&f), "", "not handed over");
+    for (d, mode) in dirs {
+        let m = std::fs::metadata(data.join(d)).unwrap().permissions().mode();
+        assert_eq!(m & 0o7777, mode, "{d}: mode changed");
+    }
+    assert_eq!(owner(&root.join("etc/passwd")), (0, 0));
+}

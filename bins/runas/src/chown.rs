@@ -2,27 +2,32 @@
 //!
 //! Safety: every step is relative to an open directory fd and never follows
 //! a symlink (directories are opened O_NOFOLLOW|O_DIRECTORY, entries are
-//! looked at with AT_SYMLINK_NOFOLLOW, a link is changed itself). An entry is
-//! changed through an O_PATH handle on the inode that was looked at (the
-//! handle is opened first and looked at through, or checked against what was
-//! looked at by name), so swapping a name for a link to /etc/shadow meanwhile
-//! changes nothing. Other filesystems, multiply-linked files and device nodes
-//! are left alone unless asked for.
+//! looked at with AT_SYMLINK_NOFOLLOW, a link is changed itself). A name
+//! must not be swapped between the look and the change (for a hard link to
+//! /etc/shadow, say): in a directory only root may change ("sealed": root's,
+//! not group- or other-writable) nobody can, so an entry there is looked at
+//! and changed by name; another uid's directory that needs a change anyway
+//! is made root's first, and every directory gets its new owner only once
+//! its entries are done. Elsewhere an entry is changed through an O_PATH
+//! handle on the inode that was looked at. Other filesystems,
+//! multiply-linked files and device nodes are left alone unless asked for.
 //!
 //! Directories root may not read (root without CAP_DAC_OVERRIDE and
 //! CAP_DAC_READ_SEARCH, a directory mode 0700 of the service's) are opened
 //! and looked into with the owner's filesystem ids (setfsuid, per thread);
 //! every change is made with the fsuid back at root, which CAP_CHOWN needs.
 //!
-//! Speed: only entries whose owner differs are changed. In a directory whose
-//! entries are correct, an entry costs one fstatat; once one needed a change,
-//! the next are opened (O_PATH) first and looked at through the handle, which
-//! saves the second lookup. Threads (as many as there are cores, at most 4)
-//! each walk depth first with their own stack of directories (see dirstack:
-//! memory linear in depth, a bounded number of descriptors) and hand a
-//! directory to the shared queue only while the queue is short.
+//! Speed: only entries whose owner differs are changed. An entry costs one
+//! fstatat when it is correct and one fchownat more when it is not (chown
+//! -R makes one call per entry; two threads on two cores make up for it).
+//! In a directory that is not sealed, once an entry needed a change the next
+//! are opened (O_PATH) first and looked at through the handle. Threads (as
+//! many as there are cores, at most 4) each walk depth first with their own
+//! stack of directories (see dirstack: memory linear in depth, a bounded
+//! number of descriptors) and hand a directory to the shared queue only
+//! while the queue is short.
 
-use crate::dirstack::{Frame, Ids, Lost, Node, Stack};
+use crate::dirstack::{sealed, Frame, Ids, Lost, Node, Stack};
 use dockhand::duration;
 use dockhand::out;
 use dockhand::sys::fs::{self, DT_DIR};
@@ -311,12 +316,29 @@ impl Walk<'_> {
             st.other_fs += 1;
             return None;
         }
+        let pending = !self.owned(&s);
+        let mut inside = opened_as.filter(|&o| o != self.me);
+        let mut s = s;
+        if pending && !sealed(&s) && s.mode & 0o022 == 0 && s.mode & 0o100 != 0 {
+            // Another uid's directory that will change anyway: make it root's
+            // first, so that nobody else can swap its names while they are
+            // changed by name; it gets its new owner in `finish`. Looked at
+            // again afterwards: the old owner may have changed its mode.
+            let now = fs::chown_fd(fd.as_fd(), 0, 0).and_then(|()| fs::fstat(fd.as_fd()));
+            match now {
+                Ok(n) => {
+                    s = n;
+                    inside = None;
+                }
+                Err(e) => self.error(st, node, name, "change owner of", e),
+            }
+        }
         Some(Child {
             fd,
             stat: s,
             // Opened as its owner: look inside as its owner.
-            inside: opened_as.filter(|&o| o != self.me),
-            pending: !self.owned(&s),
+            inside,
+            pending,
         })
     }
 

@@ -79,6 +79,13 @@ impl Drop for Node {
     }
 }
 
+/// Only root may add, remove or rename entries of a directory with this
+/// status (root's, not writable by group or others: with an ACL the group
+/// bits are its mask), and root may search it without CAP_DAC_*.
+pub fn sealed(st: &Stat) -> bool {
+    st.uid == 0 && st.mode & 0o022 == 0 && st.mode & 0o100 != 0
+}
+
 /// One directory on the stack.
 pub struct Frame {
     pub node: Arc<Node>,
@@ -110,7 +117,7 @@ impl Frame {
             ino: st.ino,
             inside,
             changing: pending,
-            sealed: st.uid == 0 && st.mode & 0o022 == 0 && st.mode & 0o100 != 0,
+            sealed: sealed(st),
             pending,
             fd: Some(fd),
             reader: None,
