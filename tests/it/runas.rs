@@ -879,7 +879,13 @@ fn a_tree_of_another_uid_is_handed_over_with_modes_kept() {
         return;
     };
     let data = root.join("data");
-    let dirs = [("a", 0o755), ("a/s", 0o2775), ("a/p", 0o700), ("b", 0o777)];
+    let dirs = [
+        ("a", 0o755),
+        ("a/s", 0o2775),
+        ("a/g", 0o2755),
+        ("a/p", 0o700),
+        ("b", 0o777),
+    ];
     for (d, _) in dirs {
         std::fs::create_dir_all(data.join(d)).unwrap();
         for f in ["f1", "f2"] {
@@ -895,8 +901,8 @@ fn a_tree_of_another_uid_is_handed_over_with_modes_kept() {
     let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
-    // data, 4 dirs, 8 files, the link.
-    assert_eq!(summary(&err, "/data"), (14, 14), "{err}");
+    // data, 5 dirs, 10 files, the link.
+    assert_eq!(summary(&err, "/data"), (17, 17), "{err}");
     let f = run(Command::new("find")
         .arg(&data)
         .args(["!", "-user", "1000", "-o", "!", "-group", "1000"]));
