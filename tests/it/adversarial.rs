@@ -1799,3 +1799,181 @@ fn unix_socket_paths_longer_than_sun_path_are_usage_errors() {
     let (o, _) = hc(&["--timeout", "1s", &fits], Duration::from_secs(20));
     assert_eq!(code(&o), 1, "{o:?}");
 }
+
+// ------------------------------------------------- runas: deep trees, few resources
+
+/// A chain of `depth` directories named `name` under root/data/c, built from
+/// the bottom up with short paths only, with a file at the bottom.
+fn deep_chain(root: &Path, depth: usize, name: &str) {
+    let data = root.join("data");
+    std::fs::create_dir(data.join("c")).unwrap();
+    std::fs::write(data.join("c/leaf"), "x").unwrap();
+    for _ in 1..depth {
+        std::fs::create_dir(data.join("t")).unwrap();
+        std::fs::rename(data.join("c"), data.join("t").join(name)).unwrap();
+        std::fs::rename(data.join("t"), data.join("c")).unwrap();
+    }
+}
+
+/// (seen, changed) from runas's summary line for /data.
+fn chown_summary(err: &str) -> (u64, u64) {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("runas: /data: "))
+        .unwrap_or_else(|| panic!("no summary in: {err}"));
+    let num = |word: &str| -> u64 {
+        let i = line.find(&format!(" {word}")).unwrap_or_else(|| panic!("{line}"));
+        line[..i].rsplit([' ', ';']).next().unwrap().parse().unwrap()
+    };
+    (num("seen"), num("changed"))
+}
+
+/// One walker thread (taskset -c 0: runas runs one per CPU it may use, as
+/// under docker run --cpus 1) over a 4000-deep chain of 255-byte names
+/// (paths of a megabyte): every level is changed, the service starts, and
+/// peak memory stays far below what a path copy per level costs (2 GB).
+#[test]
+fn chown_of_a_4000_deep_chain_of_long_names_on_one_cpu_in_bounded_memory() {
+    if !need_root("chown_deep_long") || !have("taskset", &["--version"]) {
+        return;
+    }
+    let Some(root) = busybox_root("chown_deep_long", PASSWD, GROUP) else {
+        return;
+    };
+    let depth = 4000;
+    deep_chain(root.path(), depth, &"n".repeat(255));
+    let root_s = root.path().to_str().unwrap();
+    let cmd = [
+        "taskset",
+        "-c",
+        "0",
+        "chroot",
+        root_s,
+        "/usr/local/bin/runas",
+        "--chown",
+        "/data",
+        "app",
+        "sh",
+        "-c",
+        "echo started",
+    ];
+    let Some((o, kib)) = peak_rss_bounded("chown_deep_long", &cmd, Duration::from_secs(300)) else {
+        return;
+    };
+    eprintln!("4000-deep chain of 255-byte names, one thread: peak RSS {kib} KiB");
+    assert_eq!(clean_exit(&o, &[0], "deep long chain"), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "started\n");
+    // /data, the chain, the leaf.
+    let n = depth as u64 + 2;
+    assert_eq!(chown_summary(&stderr(&o)), (n, n), "{}", stderr(&o));
+    assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
+    assert_eq!(owner(&root.join("etc")), (0, 0));
+}
+
+/// 5000 levels with at most 64 descriptors, on one CPU and on all: runas
+/// must finish the walk (not stop with EMFILE) and start the service.
+#[test]
+fn chown_of_a_5000_deep_tree_with_64_fds_succeeds() {
+    if !need_root("chown_deep_64") || !have("taskset", &["--version"]) {
+        return;
+    }
+    let Some(root) = busybox_root("chown_deep_64", PASSWD, GROUP) else {
+        return;
+    };
+    let depth = 5000;
+    deep_chain(root.path(), depth, "d");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for all in [format!("0-{}", cpus - 1), "0".to_string()] {
+        let (o, _) = run_bounded(
+            Command::new("taskset")
+                .args(["-c", &all, "chroot"])
+                .arg(root.path())
+                .args([
+                    "/bin/sh",
+                    "-c",
+                    "ulimit -n 64 && exec /usr/local/bin/runas --chown /data app sh -c 'echo started'",
+                ])
+                .env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            Duration::from_secs(300),
+        );
+        assert_eq!(
+            clean_exit(&o, &[0], "5000 deep, 64 fds"),
+            0,
+            "cpus {all}: {}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "started\n");
+        let n = depth as u64 + 2;
+        assert_eq!(chown_summary(&stderr(&o)), (n, n), "cpus {all}: {}", stderr(&o));
+        let o = run(Command::new("chown").args(["-R", "0:0"]).arg(root.join("data")));
+        assert!(o.status.success());
+    }
+    assert_eq!(owner(&root.join("etc")), (0, 0));
+}
+
+/// Device nodes in a volume are left alone, with a warning whose name is
+/// escaped: a name with a newline and an escape sequence neither forges a
+/// line nor reaches the terminal raw. --chown-devices (RUNAS_CHOWN_DEVICES)
+/// changes them.
+#[test]
+fn chown_leaves_device_nodes_alone_and_escapes_names_in_warnings() {
+    if !need_root("chown_devices") {
+        return;
+    }
+    let Some(root) = busybox_root("chown_devices", PASSWD, GROUP) else {
+        return;
+    };
+    let data = root.join("data");
+    let evil = "evil\nrunas: forged line\x1b[2J";
+    for (name, kind, major, minor) in [
+        ("null", "c", "1", "3"),
+        (evil, "c", "1", "5"),
+        ("loop", "b", "7", "0"),
+    ] {
+        let o = run(Command::new("mknod")
+            .arg(data.join(name))
+            .args([kind, major, minor]));
+        assert!(o.status.success(), "mknod: {}", stderr(&o));
+    }
+    // A hard-linked file with the same hostile name in another directory.
+    std::fs::create_dir(data.join("h")).unwrap();
+    std::fs::write(data.join("h").join(evil), "x").unwrap();
+    std::fs::hard_link(data.join("h").join(evil), data.join("h/other")).unwrap();
+    let go = |env: Option<(&str, &str)>| {
+        let mut c = Command::new("chroot");
+        c.arg(root.path())
+            .args(["/usr/local/bin/runas", "--chown", "/data", "app", "true"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        run_bounded(&mut c, Duration::from_secs(60)).0
+    };
+    let o = go(None);
+    let err = stderr(&o);
+    assert_eq!(clean_exit(&o, &[0], "devices"), 0, "{err}");
+    printable(&err, "runas warnings");
+    assert!(!err.lines().any(|l| l.starts_with("runas: forged")), "{err}");
+    assert!(
+        err.contains("/data/evil\\u{a}runas: forged line\\u{1b}[2J: left alone: a device node"),
+        "{err}"
+    );
+    assert!(err.contains("/data/loop: left alone: a device node"), "{err}");
+    assert!(
+        err.contains("/data/h/evil\\u{a}runas: forged line\\u{1b}[2J: left alone: it has 2 hard links"),
+        "{err}"
+    );
+    assert!(err.contains("3 device nodes"), "{err}");
+    for name in ["null", evil, "loop", "h/other"] {
+        assert_eq!(owner(&data.join(name)), (0, 0), "{name:?} changed");
+    }
+    assert_eq!(owner(&data.join("h")), (1000, 1000));
+    let o = go(Some(("RUNAS_CHOWN_DEVICES", "1")));
+    assert_eq!(clean_exit(&o, &[0], "devices asked for"), 0, "{}", stderr(&o));
+    for name in ["null", evil, "loop"] {
+        assert_eq!(owner(&data.join(name)), (1000, 1000), "{name:?} not changed");
+    }
+    assert_eq!(owner(&data.join("h/other")), (0, 0));
+}

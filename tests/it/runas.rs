@@ -798,3 +798,118 @@ fn init_passes_on_term_from_outside_the_namespace() {
     assert!(rest.contains("got-term"), "{rest}");
     assert_eq!(status.code(), Some(9));
 }
+
+/// The Kubernetes capability set (README): CHOWN, SETUID and SETGID only, no
+/// CAP_DAC_*. Directories the service made 0700 in its volume (and the
+/// volume itself made 0700) are entered as their owner, and root-owned
+/// entries inside are still handed over; the service starts. (SYS_CHROOT
+/// stays for the test's chroot; it grants no file access.)
+#[test]
+fn directories_only_their_owner_may_read_are_walked_with_three_capabilities() {
+    let Some(root) = chroot("dac_free") else {
+        return;
+    };
+    if !have("setpriv", &["--version"]) {
+        skip("dac_free", "needs setpriv (util-linux)");
+        return;
+    }
+    let data = root.join("data");
+    for d in ["priv/sub", "other/deeper"] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+    }
+    for f in ["priv/root-file", "priv/sub/root-file", "other/deeper/root-file"] {
+        touch(&data.join(f));
+    }
+    let set = |p: &str, uid: u32, mode: u32| {
+        let p = root.join(p);
+        std::os::unix::fs::lchown(&p, Some(uid), Some(uid)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // The service's own 0700 directories; one of another uid (1001) 0700
+    // inside a 0700 one of the service; /data itself 0700.
+    set("data/priv/sub", 1000, 0o700);
+    set("data/priv", 1000, 0o700);
+    set("data/other/deeper", 1001, 0o700);
+    set("data/other", 1000, 0o700);
+    set("data", 1000, 0o700);
+    let o = run(Command::new("setpriv")
+        .arg("--bounding-set=-all,+chown,+setuid,+setgid,+sys_chroot")
+        .arg("--inh-caps=-all")
+        .arg("chroot")
+        .arg(root.path())
+        .args([
+            "/usr/local/bin/runas",
+            "--chown",
+            "/data",
+            "app",
+            "sh",
+            "-c",
+            "echo started as $(id -u)",
+        ])
+        .env_clear()
+        .env("PATH", HOST_PATH));
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert_eq!(stdout(&o), "started as 1000\n", "{err}");
+    // data, priv, sub, other, deeper, 3 files.
+    assert_eq!(summary(&err, "/data"), (8, 4), "{err}");
+    for p in [
+        "data",
+        "data/priv/root-file",
+        "data/priv/sub/root-file",
+        "data/other/deeper",
+        "data/other/deeper/root-file",
+    ] {
+        assert_eq!(owner(&root.join(p)), (1000, 1000), "{p}");
+    }
+    for p in ["data", "data/priv", "data/priv/sub", "data/other/deeper"] {
+        let m = std::fs::metadata(root.join(p)).unwrap().permissions().mode();
+        assert_eq!(m & 0o7777, 0o700, "{p}: mode changed");
+    }
+    assert_eq!(owner(&root.join("etc")), (0, 0));
+}
+
+/// A volume written by another uid: its directories are made root's while
+/// their entries change (so that uid cannot swap names meanwhile), then
+/// given to the target; modes (setgid included) stay, group-writable ones
+/// and 0700 ones too, and every entry ends up the target's.
+#[test]
+fn a_tree_of_another_uid_is_handed_over_with_modes_kept() {
+    let Some(root) = chroot("other_uid_tree") else {
+        return;
+    };
+    let data = root.join("data");
+    let dirs = [
+        ("a", 0o755),
+        ("a/s", 0o2775),
+        ("a/g", 0o2755),
+        ("a/p", 0o700),
+        ("b", 0o777),
+    ];
+    for (d, _) in dirs {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+        for f in ["f1", "f2"] {
+            touch(&data.join(d).join(f));
+        }
+    }
+    std::os::unix::fs::symlink("/etc/passwd", data.join("a/s/link")).unwrap();
+    let o = run(Command::new("chown").args(["-R", "-h", "1001:1001"]).arg(&data));
+    assert!(o.status.success());
+    for (d, mode) in dirs {
+        std::fs::set_permissions(data.join(d), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let o = runas(root.path(), &["--chown", "/data", "app", "true"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    // data, 5 dirs, 10 files, the link.
+    assert_eq!(summary(&err, "/data"), (17, 17), "{err}");
+    let f = run(Command::new("find")
+        .arg(&data)
+        .args(["!", "-user", "1000", "-o", "!", "-group", "1000"]));
+    assert_eq!(stdout(&f), "", "not handed over");
+    for (d, mode) in dirs {
+        let m = std::fs::metadata(data.join(d)).unwrap().permissions().mode();
+        assert_eq!(m & 0o7777, mode, "{d}: mode changed");
+    }
+    assert_eq!(owner(&root.join("etc/passwd")), (0, 0));
+}

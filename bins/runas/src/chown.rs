@@ -2,28 +2,42 @@
 //!
 //! Safety: every step is relative to an open directory fd and never follows
 //! a symlink (directories are opened O_NOFOLLOW|O_DIRECTORY, entries are
-//! looked at with AT_SYMLINK_NOFOLLOW, a link is changed itself). An entry is
-//! changed through an O_PATH handle whose inode is checked against what was
-//! looked at, so swapping a name for a link to /etc/shadow meanwhile changes
-//! nothing. Other filesystems and multiply-linked files are left alone
-//! unless asked for.
+//! looked at with AT_SYMLINK_NOFOLLOW, a link is changed itself). A name
+//! must not be swapped between the look and the change (for a hard link to
+//! /etc/shadow, say): in a directory only root may change ("sealed": root's,
+//! not group- or other-writable) nobody can, so an entry there is looked at
+//! and changed by name; another uid's directory that needs a change anyway
+//! is made root's first, and every directory gets its new owner only once
+//! its entries are done. Elsewhere an entry is changed through an O_PATH
+//! handle on the inode that was looked at. Other filesystems,
+//! multiply-linked files and device nodes are left alone unless asked for.
 //!
-//! Speed: only entries whose owner differs are changed, so a correct tree
-//! costs one getdents64 per batch and one fstatat per entry. Threads (as many
-//! as there are cores, at most 4) each walk depth first with their own stack
-//! of open directories and hand a directory to the shared queue only while
-//! the queue is short, so idle threads find work and memory stays bounded by
-//! tree depth, not width.
+//! Directories root may not read (root without CAP_DAC_OVERRIDE and
+//! CAP_DAC_READ_SEARCH, a directory mode 0700 of the service's) are opened
+//! and looked into with the owner's filesystem ids (setfsuid, per thread);
+//! every change is made with the fsuid back at root, which CAP_CHOWN needs.
+//!
+//! Speed: only entries whose owner differs are changed. An entry costs one
+//! fstatat when it is correct and one fchownat more when it is not (chown
+//! -R makes one call per entry; two threads on two cores make up for it).
+//! In a directory that is not sealed, once an entry needed a change the next
+//! are opened (O_PATH) first and looked at through the handle. Threads (as
+//! many as there are cores, at most 4) each walk depth first with their own
+//! stack of directories (see dirstack: memory linear in depth, a bounded
+//! number of descriptors) and hand a directory to the shared queue only
+//! while the queue is short.
 
+use crate::dirstack::{sealed, Frame, Ids, Lost, Node, Stack};
 use dockhand::duration;
 use dockhand::out;
-use dockhand::sys::fs::{self, DirReader, DT_DIR};
+use dockhand::sys::fs::{self, DT_DIR};
+use dockhand::sys::privs;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How to walk.
@@ -34,11 +48,15 @@ pub struct Options {
     pub cross_mounts: bool,
     /// Change non-directories that have more than one hard link.
     pub hardlinks: bool,
+    /// Change character and block device nodes.
+    pub devices: bool,
     /// Worker threads (1 or more).
     pub threads: usize,
 }
 
 impl Options {
+    /// One per CPU this process may run on (its affinity mask and cgroup
+    /// quota: `docker run --cpus 1` gives one), at most 4.
     pub fn threads_for_this_machine() -> usize {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -53,6 +71,8 @@ pub struct Stats {
     pub changed: u64,
     /// Non-directories with more than one hard link, left alone.
     pub hardlinked: u64,
+    /// Character and block devices, left alone.
+    pub devices: u64,
     /// Entries on another mount, left alone (and not descended into).
     pub other_fs: u64,
     /// Entries that vanished or were replaced while being looked at.
@@ -65,18 +85,19 @@ impl Stats {
         self.seen += o.seen;
         self.changed += o.changed;
         self.hardlinked += o.hardlinked;
+        self.devices += o.devices;
         self.other_fs += o.other_fs;
         self.raced += o.raced;
         self.errors += o.errors;
     }
 
     pub fn skipped(&self) -> u64 {
-        self.hardlinked + self.other_fs + self.raced
+        self.hardlinked + self.devices + self.other_fs + self.raced
     }
 
     /// The one summary line for PATH (without the tool name).
     pub fn summary(&self, path: &Path, created: bool, took: Duration) -> String {
-        let mut s = format!("{}: ", path.display());
+        let mut s = format!("{}: ", out::escape_path(path));
         if created {
             s.push_str("created; ");
         }
@@ -88,6 +109,7 @@ impl Stats {
         ));
         let why: Vec<String> = [
             (self.hardlinked, "hard-linked"),
+            (self.devices, "device nodes"),
             (self.other_fs, "on another mount"),
             (self.raced, "changed during the walk"),
         ]
@@ -108,18 +130,27 @@ impl Stats {
 
 /// Warnings printed per PATH before they are only counted.
 const MAX_WARNINGS: usize = 20;
-/// getdents64 buffer per open directory.
-const BUF: usize = 16 * 1024;
+/// Directory descriptors a walker thread keeps open, whatever the depth
+/// (with at most 4 threads, a queue of at most 2 per thread and a few
+/// handles in use, runas stays under 64 descriptors).
+const FDS_PER_THREAD: usize = 10;
 
+/// A directory handed to whichever thread is idle.
 struct Job {
+    node: Arc<Node>,
     fd: OwnedFd,
-    path: PathBuf,
+    stat: fs::Stat,
+    inside: Option<Ids>,
+    pending: bool,
 }
 
-struct Frame {
+/// A subdirectory found, opened and entered.
+struct Child {
     fd: OwnedFd,
-    path: PathBuf,
-    reader: DirReader,
+    stat: fs::Stat,
+    inside: Option<Ids>,
+    /// Its own owner differs: change it once its entries are done.
+    pending: bool,
 }
 
 #[derive(Default)]
@@ -129,11 +160,15 @@ struct Queue {
     done: bool,
 }
 
-struct Walk {
+struct Walk<'a> {
     uid: u32,
     gid: u32,
+    /// PATH as given, for messages.
+    path: &'a Path,
     /// The PATH itself: entries on another mount are left alone.
     top: fs::Stat,
+    /// This process's own filesystem ids: no use switching to them.
+    me: Ids,
     opts: Options,
     queue: Mutex<Queue>,
     cv: Condvar,
@@ -145,95 +180,251 @@ fn errno(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
 }
 
-impl Walk {
+/// Run `f` with the filesystem ids `ids` (None: as this thread is).
+fn as_ids<T>(ids: Option<Ids>, f: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match ids {
+        None => f(),
+        Some((u, g)) => privs::with_fs_ids(u, g, f)?,
+    }
+}
+
+impl Walk<'_> {
     fn warn(&self, msg: impl FnOnce() -> String) {
         if self.warned.fetch_add(1, Ordering::Relaxed) < MAX_WARNINGS {
             out::warn(crate::TOOL, &msg());
         }
     }
 
-    fn error(&self, st: &mut Stats, path: &Path, what: &str, e: io::Error) {
+    fn shown(&self, node: &Node, name: Option<&CStr>) -> String {
+        let mut p = node.path(self.path);
+        if let Some(n) = name {
+            p = fs::join(&p, n);
+        }
+        out::escape_path(&p).into_owned()
+    }
+
+    fn error(&self, st: &mut Stats, node: &Node, name: Option<&CStr>, what: &str, e: io::Error) {
         st.errors += 1;
         let hint = if errno(&e) == libc::EACCES {
-            " (root needs CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH to walk directories it does not own)"
+            " (even as its owner: root needs CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH here)"
         } else {
             ""
         };
-        self.warn(|| format!("{}: cannot {what}: {e}{hint}", path.display()));
+        self.warn(|| format!("{}: cannot {what}: {e}{hint}", self.shown(node, name)));
     }
 
     fn owned(&self, s: &fs::Stat) -> bool {
         s.uid == self.uid && s.gid == self.gid
     }
 
-    /// A directory just opened: count it, change it if needed, and return it
-    /// to be walked unless it is on another mount.
-    fn enter(&self, fd: OwnedFd, path: PathBuf, st: &mut Stats) -> Option<(OwnedFd, PathBuf)> {
-        let s = match fs::fstat(fd.as_fd()) {
-            Ok(s) => s,
-            Err(e) => {
-                self.error(st, &path, "stat", e);
-                return None;
+    /// `f`, a lookup of a name in `dir`, with the identity names in `dir`
+    /// are looked up with; when refused, learn that identity (the owner of
+    /// `dir`, as it is now) and try once more.
+    fn lookup<T>(
+        &self,
+        dir: BorrowedFd<'_>,
+        inside: &mut Option<Ids>,
+        f: impl Fn() -> io::Result<T>,
+    ) -> io::Result<T> {
+        match as_ids(*inside, &f) {
+            Err(e) if errno(&e) == libc::EACCES => {
+                let s = fs::fstat(dir)?;
+                let ids = (s.uid, s.gid);
+                if Some(ids) == *inside || (inside.is_none() && ids == self.me) {
+                    return Err(e);
+                }
+                *inside = (ids != self.me).then_some(ids);
+                as_ids(*inside, &f)
             }
+            r => r,
+        }
+    }
+
+    /// Open the subdirectory `name` of `dir` for reading. When root may not
+    /// read it, look it up (O_PATH) as for any name in `dir`, then open it
+    /// through that handle as its owner. Returns what it found out: its
+    /// status when it had to look, and the identity it was opened with.
+    fn open_dir(
+        &self,
+        dir: BorrowedFd<'_>,
+        inside: &mut Option<Ids>,
+        name: &CStr,
+    ) -> io::Result<(OwnedFd, Option<fs::Stat>, Option<Ids>)> {
+        match self.lookup(dir, inside, || fs::open_dir_at(dir, name)) {
+            Err(e) if errno(&e) == libc::EACCES => {
+                let h = self.lookup(dir, inside, || fs::open_dir_handle_at(dir, name))?;
+                let s = fs::fstat(h.as_fd())?;
+                let (fd, ids) = self.open_handle(h.as_fd(), &s)?;
+                Ok((fd, Some(s), ids))
+            }
+            r => r.map(|fd| (fd, None, None)),
+        }
+    }
+
+    /// Open the directory an O_PATH handle `h` (with status `s`) pins, as
+    /// this thread or else as its owner.
+    fn open_handle(&self, h: BorrowedFd<'_>, s: &fs::Stat) -> io::Result<(OwnedFd, Option<Ids>)> {
+        match fs::open_dir_handle(h) {
+            Err(e) if errno(&e) == libc::EACCES && (s.uid, s.gid) != self.me => {
+                let ids = (s.uid, s.gid);
+                as_ids(Some(ids), || fs::open_dir_handle(h)).map(|fd| (fd, Some(ids)))
+            }
+            r => r.map(|fd| (fd, None)),
+        }
+    }
+
+    /// Reopen a level of a stack by name (see dirstack).
+    fn reopen(
+        &self,
+        dir: BorrowedFd<'_>,
+        inside: &mut Option<Ids>,
+        name: &CStr,
+    ) -> io::Result<(OwnedFd, fs::Stat)> {
+        let (fd, s, _) = self.open_dir(dir, inside, name)?;
+        let s = match s {
+            Some(s) => s,
+            None => fs::fstat(fd.as_fd())?,
+        };
+        Ok((fd, s))
+    }
+
+    /// A directory just opened (with its status if already known): count
+    /// it and return it to be walked unless it is on another mount. It is
+    /// changed itself only after its entries (`finish`): while root owns it,
+    /// nobody else can swap its names under the walk.
+    fn enter(
+        &self,
+        fd: OwnedFd,
+        s: Option<fs::Stat>,
+        opened_as: Option<Ids>,
+        st: &mut Stats,
+        node: &Node,
+        name: Option<&CStr>,
+    ) -> Option<Child> {
+        let s = match s {
+            Some(s) => s,
+            None => match fs::fstat(fd.as_fd()) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.error(st, node, name, "stat", e);
+                    return None;
+                }
+            },
         };
         st.seen += 1;
         if s.other_mount(&self.top) && !self.opts.cross_mounts {
             st.other_fs += 1;
             return None;
         }
-        if !self.owned(&s) {
-            match fs::chown_fd(fd.as_fd(), self.uid, self.gid) {
-                Ok(()) => st.changed += 1,
-                Err(e) => self.error(st, &path, "change owner of", e),
+        let pending = !self.owned(&s);
+        let mut inside = opened_as.filter(|&o| o != self.me);
+        let mut s = s;
+        if pending && !sealed(&s) && s.mode & 0o022 == 0 && s.mode & 0o100 != 0 {
+            // Another uid's directory that will change anyway: make it root's
+            // first, so that nobody else can swap its names while they are
+            // changed by name; it gets its new owner in `finish`. Looked at
+            // again afterwards: the old owner may have changed its mode.
+            let now = fs::chown_fd(fd.as_fd(), 0, 0).and_then(|()| fs::fstat(fd.as_fd()));
+            match now {
+                Ok(n) => {
+                    s = n;
+                    inside = None;
+                }
+                Err(e) => self.error(st, node, name, "change owner of", e),
             }
         }
-        Some((fd, path))
+        Some(Child {
+            fd,
+            stat: s,
+            // Opened as its owner: look inside as its owner.
+            inside,
+            pending,
+        })
+    }
+
+    /// A directory whose entries are done: change it if it differs.
+    fn finish(&self, f: Frame, st: &mut Stats) {
+        if !f.pending {
+            return;
+        }
+        let Some(fd) = f.fd else { return };
+        match fs::chown_fd(fd.as_fd(), self.uid, self.gid) {
+            Ok(()) => st.changed += 1,
+            Err(e) => self.error(st, &f.node, None, "change owner of", e),
+        }
     }
 
     /// One directory entry. Returns a subdirectory to walk.
+    #[allow(clippy::too_many_arguments)]
     fn visit(
         &self,
         dir: BorrowedFd<'_>,
-        dir_path: &Path,
+        inside: &mut Option<Ids>,
+        changing: &mut bool,
+        sealed: bool,
+        node: &Node,
         name: &CStr,
         d_type: u8,
         st: &mut Stats,
-    ) -> Option<(OwnedFd, PathBuf)> {
+    ) -> Option<Child> {
+        let raced_or = |st: &mut Stats, e: io::Error, what: &str, also: &[i32]| {
+            if errno(&e) == libc::ENOENT || also.contains(&errno(&e)) {
+                st.raced += 1;
+            } else {
+                self.error(st, node, Some(name), what, e);
+            }
+        };
         if d_type == DT_DIR {
-            match fs::open_dir_at(dir, name) {
-                Ok(fd) => return self.enter(fd, fs::join(dir_path, name), st),
-                Err(e) if errno(&e) == libc::ENOENT => {
-                    st.raced += 1;
-                    return None;
-                }
+            match self.open_dir(dir, inside, name) {
+                Ok((fd, s, ids)) => return self.enter(fd, s, ids, st, node, Some(name)),
                 // Replaced by a link or a file since it was listed: look again.
                 Err(e) if matches!(errno(&e), libc::ELOOP | libc::ENOTDIR) => {}
                 Err(e) => {
-                    self.error(st, &fs::join(dir_path, name), "open", e);
+                    raced_or(st, e, "open", &[]);
                     return None;
                 }
             }
         }
-        let s = match fs::lstat_at(dir, name) {
-            Ok(s) => s,
-            Err(e) if errno(&e) == libc::ENOENT => {
-                st.raced += 1;
-                return None;
+        // In a sealed directory (only root may change it) a name cannot be
+        // swapped: look by name and change by name, two calls, as fast as
+        // chown -R's one per entry on two cores. Elsewhere a handle first
+        // where the last entry needed a change (most will), else the cheaper
+        // look by name (most will need nothing) and a handle if it differs.
+        let (h, s) = if *changing && !sealed {
+            let h = match self.lookup(dir, inside, || fs::open_path_at(dir, name)) {
+                Ok(h) => h,
+                Err(e) => {
+                    raced_or(st, e, "open", &[]);
+                    return None;
+                }
+            };
+            match fs::fstat(h.as_fd()) {
+                Ok(s) => (Some(h), s),
+                Err(e) => {
+                    self.error(st, node, Some(name), "stat", e);
+                    return None;
+                }
             }
-            Err(e) => {
-                self.error(st, &fs::join(dir_path, name), "stat", e);
-                return None;
+        } else {
+            match self.lookup(dir, inside, || fs::lstat_at(dir, name)) {
+                Ok(s) => (None, s),
+                Err(e) => {
+                    raced_or(st, e, "stat", &[]);
+                    return None;
+                }
             }
         };
         if s.is_dir() {
-            return match fs::open_dir_at(dir, name) {
-                Ok(fd) => self.enter(fd, fs::join(dir_path, name), st),
-                Err(e) if matches!(errno(&e), libc::ENOENT | libc::ELOOP | libc::ENOTDIR) => {
-                    st.raced += 1;
-                    None
-                }
+            let opened = match &h {
+                Some(h) => self
+                    .open_handle(h.as_fd(), &s)
+                    .map(|(fd, ids)| (fd, Some(s), ids)),
+                None => self.open_dir(dir, inside, name),
+            };
+            return match opened {
+                Ok((fd, s2, ids)) => self.enter(fd, s2, ids, st, node, Some(name)),
                 Err(e) => {
-                    self.error(st, &fs::join(dir_path, name), "open", e);
+                    raced_or(st, e, "open", &[libc::ELOOP, libc::ENOTDIR]);
                     None
                 }
             };
@@ -243,55 +434,78 @@ impl Walk {
             st.other_fs += 1;
             return None;
         }
-        if self.owned(&s) {
+        *changing = !self.owned(&s);
+        if !*changing || !self.may_change(st, &s, node, name) {
             return None;
         }
-        if s.nlink > 1 && !self.opts.hardlinks {
-            self.hardlinked(st, dir_path, name, s.nlink);
-            return None;
-        }
-        // Change it through a handle on the very inode looked at above.
-        let h = match fs::open_path_at(dir, name) {
-            Ok(h) => h,
-            Err(e) if errno(&e) == libc::ENOENT => {
-                st.raced += 1;
-                return None;
+        if sealed && h.is_none() {
+            match fs::chown_at(dir, name, self.uid, self.gid) {
+                Ok(()) => st.changed += 1,
+                Err(e) => raced_or(st, e, "change owner of", &[]),
             }
-            Err(e) => {
-                self.error(st, &fs::join(dir_path, name), "open", e);
-                return None;
+            return None;
+        }
+        // Change it through a handle on the very inode looked at.
+        let h = match h {
+            Some(h) => h,
+            None => {
+                let h = match self.lookup(dir, inside, || fs::open_path_at(dir, name)) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        raced_or(st, e, "open", &[]);
+                        return None;
+                    }
+                };
+                let now = match fs::fstat(h.as_fd()) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.error(st, node, Some(name), "stat", e);
+                        return None;
+                    }
+                };
+                if !now.same_file(&s) || now.is_dir() {
+                    st.raced += 1;
+                    return None;
+                }
+                if !self.may_change(st, &now, node, name) {
+                    return None;
+                }
+                h
             }
         };
-        let now = match fs::fstat(h.as_fd()) {
-            Ok(n) => n,
-            Err(e) => {
-                self.error(st, &fs::join(dir_path, name), "stat", e);
-                return None;
-            }
-        };
-        if !now.same_file(&s) || now.is_dir() {
-            st.raced += 1;
-            return None;
-        }
-        if now.nlink > 1 && !self.opts.hardlinks {
-            self.hardlinked(st, dir_path, name, now.nlink);
-            return None;
-        }
         match fs::chown_fd(h.as_fd(), self.uid, self.gid) {
             Ok(()) => st.changed += 1,
-            Err(e) => self.error(st, &fs::join(dir_path, name), "change owner of", e),
+            Err(e) => self.error(st, node, Some(name), "change owner of", e),
         }
         None
     }
 
-    fn hardlinked(&self, st: &mut Stats, dir_path: &Path, name: &CStr, n: u64) {
-        st.hardlinked += 1;
-        self.warn(|| {
-            format!(
-                "{}: left alone: it has {n} hard links (one may be a file from outside; --chown-hardlinks changes it)",
-                fs::join(dir_path, name).display()
-            )
-        });
+    /// Whether a non-directory that differs may be changed: not a device
+    /// node, not multiply linked (unless asked for); warns when not.
+    fn may_change(&self, st: &mut Stats, s: &fs::Stat, node: &Node, name: &CStr) -> bool {
+        if s.is_device() && !self.opts.devices {
+            st.devices += 1;
+            self.warn(|| {
+                format!(
+                    "{}: left alone: a device node (--chown-devices changes it)",
+                    self.shown(node, Some(name))
+                )
+            });
+            return false;
+        }
+        if s.nlink > 1 && !self.opts.hardlinks {
+            st.hardlinked += 1;
+            self.warn(|| {
+                format!(
+                    "{}: left alone: it has {} hard links (one may be a file from outside; --chown-hardlinks \
+                     changes it)",
+                    self.shown(node, Some(name)),
+                    s.nlink
+                )
+            });
+            return false;
+        }
+        true
     }
 
     /// Take a job from the queue, or None when every thread is out of work.
@@ -325,46 +539,79 @@ impl Walk {
 
     fn worker(&self) -> Stats {
         let mut st = Stats::default();
-        let mut frames: Vec<Frame> = Vec::new();
-        let mut spare: Vec<DirReader> = Vec::new();
+        let mut stack = Stack::new(FDS_PER_THREAD);
         while let Some(job) = self.take() {
-            frames.push(Frame {
-                fd: job.fd,
-                path: job.path,
-                reader: spare.pop().unwrap_or_else(|| DirReader::new(BUF)),
-            });
-            while let Some(top) = frames.last_mut() {
-                let d = match top.reader.next(top.fd.as_fd()) {
+            stack.push(Frame::new(job.node, job.fd, &job.stat, job.inside, job.pending));
+            while !stack.is_empty() {
+                if let Err((k, lost)) = stack.reopen_top(|d, i, n| self.reopen(d, i, n)) {
+                    let node = Arc::clone(&stack.frames[k].node);
+                    match lost {
+                        Lost::Moved => {
+                            st.raced += 1;
+                            self.warn(|| {
+                                format!(
+                                    "{}: moved or replaced during the walk; what is below it now was not looked at",
+                                    self.shown(&node, None)
+                                )
+                            });
+                        }
+                        Lost::Io(e) => self.error(&mut st, &node, None, "open again", e),
+                    }
+                    stack.truncate(k);
+                    continue;
+                }
+                let d = match stack.next() {
                     Ok(Some(d)) => d,
                     Ok(None) => {
-                        if let Some(mut f) = frames.pop() {
-                            f.reader.reset();
-                            spare.push(f.reader);
+                        if let Some(f) = stack.pop() {
+                            self.finish(f, &mut st);
                         }
                         continue;
                     }
                     Err(e) => {
-                        let path = top.path.clone();
-                        self.error(&mut st, &path, "read directory", e);
-                        if let Some(mut f) = frames.pop() {
-                            f.reader.reset();
-                            spare.push(f.reader);
+                        if let Some(f) = stack.pop() {
+                            self.error(&mut st, &f.node, None, "read directory", e);
+                            self.finish(f, &mut st);
                         }
                         continue;
                     }
                 };
-                let name = top.reader.name(d);
-                let Some((fd, path)) = self.visit(top.fd.as_fd(), &top.path, name, d.d_type, &mut st) else {
+                let Some(Frame {
+                    node,
+                    inside,
+                    changing,
+                    sealed,
+                    fd: Some(fd),
+                    reader: Some(reader),
+                    ..
+                }) = stack.frames.last_mut()
+                else {
                     continue;
                 };
+                let name = reader.name(d);
+                let Some(c) = self.visit(
+                    fd.as_fd(),
+                    inside,
+                    changing,
+                    *sealed,
+                    node,
+                    name,
+                    d.d_type,
+                    &mut st,
+                ) else {
+                    continue;
+                };
+                let node = node.child(name);
                 if self.opts.threads > 1 && self.queued.load(Ordering::Relaxed) < self.opts.threads {
-                    self.give(Job { fd, path });
-                } else {
-                    frames.push(Frame {
-                        fd,
-                        path,
-                        reader: spare.pop().unwrap_or_else(|| DirReader::new(BUF)),
+                    self.give(Job {
+                        node,
+                        fd: c.fd,
+                        stat: c.stat,
+                        inside: c.inside,
+                        pending: c.pending,
                     });
+                } else {
+                    stack.push(Frame::new(node, c.fd, &c.stat, c.inside, c.pending));
                 }
             }
         }
@@ -380,14 +627,19 @@ pub fn chown_tree(root: OwnedFd, path: &Path, uid: u32, gid: u32, opts: Options)
         Ok(s) => s,
         Err(e) => {
             st.errors += 1;
-            out::warn(crate::TOOL, &format!("{}: cannot stat: {e}", path.display()));
+            out::warn(
+                crate::TOOL,
+                &format!("{}: cannot stat: {e}", out::escape_path(path)),
+            );
             return st;
         }
     };
     let walk = Walk {
         uid,
         gid,
+        path,
         top,
+        me: (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()),
         opts: Options {
             threads: opts.threads.max(1),
             ..opts
@@ -397,10 +649,17 @@ pub fn chown_tree(root: OwnedFd, path: &Path, uid: u32, gid: u32, opts: Options)
         queued: AtomicUsize::new(0),
         warned: AtomicUsize::new(0),
     };
-    let Some((fd, p)) = walk.enter(root, path.to_path_buf(), &mut st) else {
+    let node = Node::root();
+    let Some(c) = walk.enter(root, Some(top), None, &mut st, &node, None) else {
         return st;
     };
-    walk.give(Job { fd, path: p });
+    walk.give(Job {
+        node,
+        fd: c.fd,
+        stat: c.stat,
+        inside: c.inside,
+        pending: c.pending,
+    });
     std::thread::scope(|s| {
         let mut handles = Vec::new();
         for _ in 1..walk.opts.threads {
@@ -429,7 +688,7 @@ pub fn chown_tree(root: OwnedFd, path: &Path, uid: u32, gid: u32, opts: Options)
     if extra > 0 {
         out::warn(
             crate::TOOL,
-            &format!("{}: {extra} more warnings not shown", path.display()),
+            &format!("{}: {extra} more warnings not shown", out::escape_path(path)),
         );
     }
     st
@@ -444,7 +703,10 @@ pub fn apply(found: fs::Found, path: &Path, uid: u32, gid: u32, opts: Options) -
         fs::Found::Missing { parent, rest } => match fs::create_dirs(parent.as_fd(), &rest, uid, gid) {
             Ok(fd) => (fd, true),
             Err(e) => {
-                out::warn(crate::TOOL, &format!("{}: cannot create: {e}", path.display()));
+                out::warn(
+                    crate::TOOL,
+                    &format!("{}: cannot create: {e}", out::escape_path(path)),
+                );
                 return Stats {
                     errors: 1,
                     ..Stats::default()
@@ -467,6 +729,7 @@ mod tests {
             seen: 10,
             changed: 3,
             hardlinked: 1,
+            devices: 0,
             other_fs: 2,
             raced: 0,
             errors: 0,
@@ -484,6 +747,8 @@ mod tests {
             "/new: created; 1 seen, 0 changed, 0 skipped in 1s"
         );
     }
+
+    use std::path::PathBuf;
 
     fn tree(tag: &str, dirs: usize, files: usize) -> PathBuf {
         let p = std::env::temp_dir().join(format!("runas-walk-{tag}-{}", std::process::id()));
@@ -516,6 +781,7 @@ mod tests {
             let opts = Options {
                 cross_mounts: false,
                 hardlinks: false,
+                devices: false,
                 threads,
             };
             let st = chown_tree(root, &p, u, g, opts);

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chown;
+mod dirstack;
 pub mod init;
 
 use argh::FromArgs;
@@ -35,6 +36,9 @@ struct Args {
     /// with --chown, also change files that have more than one hard link
     #[argh(switch)]
     chown_hardlinks: bool,
+    /// with --chown, also change character and block device nodes
+    #[argh(switch)]
+    chown_devices: bool,
     /// stay as a tiny init: forward signals to COMMAND, reap zombies, exit
     /// with COMMAND's status
     #[argh(switch)]
@@ -71,6 +75,7 @@ pub const FLAGS: &[Flag] = &[
     Flag::multi("chown", Some(|v| parse_chown(v).map(drop))),
     Flag::switch("chown-cross-mounts"),
     Flag::switch("chown-hardlinks"),
+    Flag::switch("chown-devices"),
     Flag::switch("init"),
     Flag::value("grace", Some(duration::check)),
     Flag::switch("no-new-privs"),
@@ -188,6 +193,7 @@ pub fn parse_args(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         chown_opts: chown::Options {
             cross_mounts: a.chown_cross_mounts,
             hardlinks: a.chown_hardlinks,
+            devices: a.chown_devices,
             threads: chown::Options::threads_for_this_machine(),
         },
         init: a.init,
@@ -269,7 +275,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
     for ((spec, (uid, gid)), f) in cfg.chown.iter().zip(owners).zip(found) {
         let st = chown::apply(f, &spec.path, uid, gid, cfg.chown_opts);
         if st.errors > 0 {
-            failed.push(spec.path.display().to_string());
+            failed.push(out::escape_path(&spec.path).into_owned());
         }
     }
     if !failed.is_empty() {
@@ -463,6 +469,7 @@ mod tests {
                 "--setsid",
                 "--chown-hardlinks",
                 "--chown-cross-mounts",
+                "--chown-devices",
                 "app",
                 "true",
             ],
@@ -485,7 +492,7 @@ mod tests {
         assert_eq!(c.grace, Duration::from_secs(2));
         assert_eq!(c.keep_caps, [Cap::CAP_NET_BIND_SERVICE]);
         assert!(c.drop_caps && c.no_new_privs && c.setsid);
-        assert!(c.chown_opts.hardlinks && c.chown_opts.cross_mounts);
+        assert!(c.chown_opts.hardlinks && c.chown_opts.cross_mounts && c.chown_opts.devices);
     }
 
     #[test]

@@ -100,6 +100,10 @@ impl Stat {
     pub fn is_symlink(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFLNK
     }
+    /// A character or block device node.
+    pub fn is_device(&self) -> bool {
+        matches!(self.mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK)
+    }
     /// Same inode (device and inode number).
     pub fn same_file(&self, o: &Stat) -> bool {
         self.dev == o.dev && self.ino == o.ino
@@ -130,6 +134,21 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Stat> {
 /// anything else that is not a directory fails with ENOTDIR or ELOOP.
 pub fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     nix::fcntl::openat(dir, name, DIR_FLAGS, Mode::empty()).map_err(io::Error::from)
+}
+
+/// An O_PATH handle on the directory `name` inside `dir` (a symlink or a
+/// non-directory fails): looking it up needs search permission on `dir`
+/// only, not read permission on the directory itself; `open_dir_handle`
+/// then opens it for reading, possibly as another filesystem identity.
+pub fn open_dir_handle_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    nix::fcntl::openat(dir, name, flags, Mode::empty()).map_err(io::Error::from)
+}
+
+/// Open the directory an O_PATH handle pins for reading (through its own
+/// "." entry: the very inode, whatever its name points at by now).
+pub fn open_dir_handle(h: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    nix::fcntl::openat(h, c".", DIR_FLAGS, Mode::empty()).map_err(io::Error::from)
 }
 
 /// How directories are opened for reading: never through a symlink in the
@@ -199,6 +218,21 @@ pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
     .map_err(io::Error::from)
 }
 
+/// Change the owner of `name` in `dir` itself (a symlink is changed, not
+/// followed). Only for a directory nobody but root can change: elsewhere the
+/// name could be swapped between the look and the change; use `chown_fd`
+/// on an O_PATH handle.
+pub fn chown_at(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
+    nix::unistd::fchownat(
+        dir,
+        name,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(io::Error::from)
+}
+
 /// Set the mode of an open directory (not subject to the umask).
 pub fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode as libc::mode_t)).map_err(io::Error::from)
@@ -218,6 +252,9 @@ pub struct DirReader {
 pub struct Dent {
     at: usize,
     pub d_type: u8,
+    /// The directory position just after this entry (d_off): `seek` there on
+    /// a new descriptor of the same directory resumes after it.
+    pub next: i64,
 }
 
 pub const DT_UNKNOWN: u8 = libc::DT_UNKNOWN;
@@ -226,6 +263,7 @@ pub const DT_REG: u8 = libc::DT_REG;
 pub const DT_LNK: u8 = libc::DT_LNK;
 
 // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+const OFF_AT: usize = 8;
 const RECLEN_AT: usize = 16;
 const TYPE_AT: usize = 18;
 const NAME_AT: usize = 19;
@@ -244,6 +282,15 @@ impl DirReader {
     pub fn reset(&mut self) {
         self.pos = 0;
         self.len = 0;
+    }
+
+    /// Continue reading `fd` at `pos`, a `Dent::next` from an earlier
+    /// descriptor of the same directory (lseek takes the kernel's cookie).
+    pub fn seek(&mut self, fd: BorrowedFd<'_>, pos: i64) -> io::Result<()> {
+        self.reset();
+        nix::unistd::lseek(fd, pos, nix::unistd::Whence::SeekSet)
+            .map(drop)
+            .map_err(io::Error::from)
     }
 
     fn fill(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
@@ -287,9 +334,12 @@ impl DirReader {
             if reclen < NAME_AT + 1 || reclen > rec.len() {
                 return Err(io::Error::other("getdents64 returned a bad record length"));
             }
+            let mut off = [0u8; 8];
+            off.copy_from_slice(&rec[OFF_AT..OFF_AT + 8]);
             let d = Dent {
                 at: self.pos,
                 d_type: rec[TYPE_AT],
+                next: i64::from_ne_bytes(off),
             };
             self.pos += reclen;
             let name = self.name_bytes(d, reclen);
@@ -359,7 +409,7 @@ fn push_front(comps: &mut Vec<OsString>, p: &Path) -> bool {
 /// root owns it (the image made it, not a user of the volume). Nothing is
 /// created: a missing part comes back as `Found::Missing`.
 pub fn open_dir_path(path: &Path) -> Result<Found, String> {
-    let shown = path.display();
+    let shown = crate::out::escape_path(path);
     let mut comps: Vec<OsString> = Vec::new();
     let absolute = push_front(&mut comps, path);
     let mut cur = open_start(absolute).map_err(|e| format!("{shown}: {e}"))?;
@@ -414,10 +464,22 @@ pub fn open_dir_path(path: &Path) -> Result<Found, String> {
         }
         cur = fd;
     }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-    nix::fcntl::openat(cur.as_fd(), c".", flags, Mode::empty())
+    open_dir_handle_as_owner(cur.as_fd())
         .map(Found::Dir)
-        .map_err(|e| format!("{shown}: {}", io::Error::from(e)))
+        .map_err(|e| format!("{shown}: {e}"))
+}
+
+/// `open_dir_handle`, and when that is refused (root without CAP_DAC_*, a
+/// directory mode 0700 of its owner's), again with the filesystem identity
+/// of the directory's owner.
+pub fn open_dir_handle_as_owner(h: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    match open_dir_handle(h) {
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+            let s = fstat(h)?;
+            super::privs::with_fs_ids(s.uid, s.gid, || open_dir_handle(h))?
+        }
+        r => r,
+    }
 }
 
 /// Create the missing part of a PATH: every directory 0755, the last one

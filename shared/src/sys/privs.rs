@@ -104,6 +104,35 @@ pub fn cannot_regain_root() -> bool {
     nix::unistd::setuid(Uid::from_raw(0)).is_err()
 }
 
+/// Run `f` with this thread's filesystem ids (the ones the kernel checks
+/// file permissions with) set to `uid`:`gid`, then put them back. Needs only
+/// CAP_SETUID and CAP_SETGID, not CAP_DAC_*: root opens what only its owner
+/// may open by looking as the owner. On Linux these ids are per thread (the
+/// raw syscalls, which libc's setfsuid is, do not reach other threads), so
+/// walker threads each switch on their own. While the fsuid is not 0 the
+/// kernel clears CAP_CHOWN and the other file capabilities from the
+/// effective set and restores them when it is 0 again: change ownership only
+/// outside `f`. Fails when the kernel did not take the ids, or did not take
+/// the old ones back.
+pub fn with_fs_ids<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> io::Result<T> {
+    // setfsuid/setfsgid return the previous id and never an error; asking
+    // again with the same value reads back the current one.
+    let old_g = nix::unistd::setfsgid(Gid::from_raw(gid));
+    let old_u = nix::unistd::setfsuid(Uid::from_raw(uid));
+    let took = nix::unistd::setfsuid(Uid::from_raw(uid)).as_raw() == uid
+        && nix::unistd::setfsgid(Gid::from_raw(gid)).as_raw() == gid;
+    let r = took.then(f);
+    nix::unistd::setfsuid(old_u);
+    nix::unistd::setfsgid(old_g);
+    let back = nix::unistd::setfsuid(old_u) == old_u && nix::unistd::setfsgid(old_g) == old_g;
+    if !back {
+        return Err(io::Error::other(format!(
+            "filesystem ids stuck at {uid}:{gid} after switching back"
+        )));
+    }
+    r.ok_or_else(|| io::Error::from_raw_os_error(libc::EPERM))
+}
+
 /// Keep the permitted capabilities across the coming setuid (PR_SET_KEEPCAPS),
 /// so that `--keep-cap` has something to raise afterwards.
 pub fn set_keepcaps(on: bool) -> io::Result<()> {
@@ -264,6 +293,21 @@ mod tests {
     fn reads_own_ids() {
         let me = current_ids().unwrap();
         assert_eq!(me.uid[1], nix::unistd::geteuid().as_raw());
+    }
+
+    #[test]
+    fn fs_ids_switch_and_come_back() {
+        let me = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        // Switching to one's own ids always works; the ids are back afterwards.
+        let seen = with_fs_ids(me.0, me.1, || nix::unistd::setfsuid(Uid::from_raw(me.0)).as_raw()).unwrap();
+        assert_eq!(seen, me.0);
+        if me.0 != 0 {
+            // Without CAP_SETUID another fsuid is refused, and `f` does not run.
+            let mut ran = false;
+            assert!(with_fs_ids(me.0 + 1, me.1, || ran = true).is_err());
+            assert!(!ran);
+        }
+        assert_eq!(nix::unistd::setfsuid(Uid::from_raw(me.0)).as_raw(), me.0);
     }
 
     #[cfg(feature = "caps")]
