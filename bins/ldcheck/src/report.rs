@@ -4,7 +4,7 @@
 
 use crate::gpu::{self, DriverCheck};
 use crate::hints;
-use crate::resolve::{Ctx, How, Loaded, Obj};
+use crate::resolve::{Ctx, How, Loaded, Obj, Searched};
 use crate::root::Walk;
 use crate::Options;
 use dockhand::out;
@@ -24,7 +24,10 @@ pub struct Missing {
     pub soname: String,
     pub needed_by: Vec<String>,
     pub package: Option<String>,
+    /// The first places searched, in the loader's order (at most
+    /// `Searched::KEPT`), and how many there were in all.
     pub tried: Vec<String>,
+    pub tried_total: usize,
     pub hints: Vec<String>,
 }
 
@@ -128,7 +131,7 @@ pub struct Input<'a> {
 }
 
 pub fn build(inp: Input<'_>) -> Report {
-    let mut missing: BTreeMap<String, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
+    let mut missing: BTreeMap<String, (BTreeSet<String>, Option<Arc<Searched>>)> = BTreeMap::new();
     let mut verr = BTreeSet::new();
     let mut weak = BTreeSet::new();
     let mut serr = BTreeSet::new();
@@ -151,12 +154,8 @@ pub fn build(inp: Input<'_>) -> Report {
                 .unwrap_or_default();
             let m = missing.entry(n.name.clone()).or_default();
             m.0.insert(by);
-            if m.1.is_empty() {
-                for t in &n.tried {
-                    if !m.1.contains(t) {
-                        m.1.push(t.clone());
-                    }
-                }
+            if m.1.is_none() {
+                m.1.clone_from(&n.searched);
             }
         }
         for e in &l.version_errors {
@@ -262,7 +261,8 @@ pub fn build(inp: Input<'_>) -> Report {
                     .collect(),
                 soname: so.clone(),
                 needed_by: by,
-                tried: tried.clone(),
+                tried: tried.as_ref().map(|t| t.first.clone()).unwrap_or_default(),
+                tried_total: tried.as_ref().map_or(0, |t| t.total),
             });
         }
     }
@@ -404,7 +404,13 @@ fn text(r: &Report, tree: bool) -> String {
             list(&m.needed_by, 3)
         ));
         if !m.tried.is_empty() {
-            w(format!("  searched: {}", m.tried.join(", ")));
+            let cut = m.tried_total.saturating_sub(m.tried.len());
+            let more = if cut > 0 {
+                format!(" and {cut} more not shown")
+            } else {
+                String::new()
+            };
+            w(format!("  searched: {}{more}", m.tried.join(", ")));
         }
         for h in &m.hints {
             w(format!("  hint: {h}"));

@@ -68,8 +68,25 @@ pub struct Node {
     /// The object that caused it to be loaded (l_loader).
     pub loader: Option<usize>,
     pub how: How,
-    /// For missing ones: where the search looked.
-    pub tried: Vec<String>,
+    /// For missing ones: where the search looked (shared by every name
+    /// the same loader searched for in vain).
+    pub searched: Option<Arc<Searched>>,
+}
+
+/// Where the search for a missing library looked, in the loader's order,
+/// each place once: the first few, and how many in all. A search visits
+/// every directory for every name; keeping them all would make a report
+/// of names times directories (6,000 names and 1,100 directories: 53 MB).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Searched {
+    pub first: Vec<String>,
+    pub total: usize,
+}
+
+impl Searched {
+    /// Places kept: a whole ordinary search (a few DT_RPATH or DT_RUNPATH
+    /// directories, LD_LIBRARY_PATH, ld.so.cache, the four default ones).
+    pub const KEPT: usize = 10;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,7 +148,7 @@ pub struct Ctx<'a> {
     /// directory instead of one per subdirectory.
     dirs: Memo<(u16, String), Arc<[Dir]>>,
     /// Search lists by (machine, kind, spec and origin).
-    lists: Memo<(u16, ListKind, String), SearchList>,
+    lists: Memo<(u16, ListKind, String), Arc<SearchList>>,
     /// Per canonical directory: its names, once listed.
     listings: Memo<String, Arc<Listing>>,
 }
@@ -163,7 +180,89 @@ struct SearchDir {
     dirs: Arc<[Dir]>,
 }
 
-type SearchList = Arc<[SearchDir]>;
+/// A search list: its elements in order, and once it has been searched
+/// often, an index of the names its directories hold.
+#[derive(Debug)]
+struct SearchList {
+    elems: Vec<SearchDir>,
+    /// How many directories the elements have in all.
+    dirs: usize,
+    searches: std::sync::atomic::AtomicU32,
+    index: std::sync::OnceLock<Option<ListIndex>>,
+}
+
+/// For a long search list searched often: the first position (element,
+/// directory) whose listing has each name, and the positions that could
+/// not be listed (always probed). A name then costs one hash lookup instead
+/// of one per directory: thousands of names against a DT_RPATH of a
+/// thousand directories are names plus directories of work, not their product.
+#[derive(Debug)]
+struct ListIndex {
+    first: HashMap<Box<str>, (u32, u32)>,
+    unlisted: Vec<(u32, u32)>,
+}
+
+impl SearchList {
+    /// Lists shorter than this are searched directory by directory.
+    const INDEX_MIN_DIRS: usize = 16;
+    /// Searches before an index is built.
+    const INDEX_AFTER: u32 = 16;
+    /// Names indexed, at most, per directory of the list: the index is
+    /// bounded by the list (the input), never by the size of a system
+    /// directory times the number of lists that name it.
+    const INDEX_NAMES_PER_DIR: usize = 64;
+
+    fn new(elems: Vec<SearchDir>) -> SearchList {
+        SearchList {
+            dirs: elems.iter().map(|e| e.dirs.len()).sum(),
+            elems,
+            searches: Default::default(),
+            index: Default::default(),
+        }
+    }
+
+    /// The index, once the list has earned one (None: search directory by directory).
+    fn index(&self, root: &Root) -> Option<&ListIndex> {
+        if let Some(i) = self.index.get() {
+            return i.as_ref();
+        }
+        if self.dirs < Self::INDEX_MIN_DIRS
+            || self.searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < Self::INDEX_AFTER
+        {
+            return None;
+        }
+        self.index.get_or_init(|| self.build_index(root)).as_ref()
+    }
+
+    fn build_index(&self, root: &Root) -> Option<ListIndex> {
+        let cap = self.dirs.saturating_mul(Self::INDEX_NAMES_PER_DIR);
+        let mut first: HashMap<Box<str>, (u32, u32)> = HashMap::default();
+        let mut unlisted = Vec::new();
+        let mut merged: HashSet<usize> = HashSet::default();
+        let mut total = 0usize;
+        for (i, e) in self.elems.iter().enumerate() {
+            for (j, d) in e.dirs.iter().enumerate() {
+                let at = (u32::try_from(i).ok()?, u32::try_from(j).ok()?);
+                let Some(names) = d.listing.listed(root, &d.canon) else {
+                    unlisted.push(at);
+                    continue;
+                };
+                // A directory spelled twice: its names are already at its first place.
+                if !merged.insert(Arc::as_ptr(&d.listing) as usize) {
+                    continue;
+                }
+                total += names.len();
+                if total > cap {
+                    return None;
+                }
+                for n in names {
+                    first.entry(n.clone()).or_insert(at);
+                }
+            }
+        }
+        Some(ListIndex { first, unlisted })
+    }
+}
 
 /// A search directory that exists in the root.
 #[derive(Debug)]
@@ -197,20 +296,41 @@ impl Listing {
         if self.probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < Self::AFTER_PROBES {
             return None;
         }
+        self.listed(root, canon)
+    }
+
+    /// The names, listed now if they were not yet (None: cannot be listed).
+    fn listed(&self, root: &Root, canon: &str) -> Option<&HashSet<Box<str>>> {
         self.names.get_or_init(|| root.list(canon)).as_ref()
     }
 }
 
-/// Where a search looked, recorded only when asked (for a missing library:
-/// a search that finds its library needs no list).
-struct Tried(Option<Vec<String>>);
+/// Counts the places a failed search looked, keeping the first few.
+#[derive(Default)]
+struct SearchedBuilder {
+    seen: HashSet<String>,
+    out: Searched,
+}
 
-impl Tried {
-    fn push(&mut self, what: impl FnOnce() -> String) {
-        if let Some(v) = &mut self.0 {
-            v.push(what());
+impl SearchedBuilder {
+    fn push(&mut self, place: &str) {
+        if self.seen.contains(place) {
+            return;
+        }
+        self.seen.insert(place.to_string());
+        self.out.total += 1;
+        if self.out.first.len() < Searched::KEPT {
+            self.out.first.push(place.to_string());
         }
     }
+}
+
+/// One step of the search for a name without a slash, in the loader's order.
+enum Step {
+    /// A search list, and how a library found there is reported.
+    List(Arc<SearchList>, How),
+    /// /etc/ld.so.cache (only when the root has one).
+    Cache,
 }
 
 /// The names loaded objects answer to (l_name, l_libname, DT_SONAME), each
@@ -572,7 +692,7 @@ impl<'a> Ctx<'a> {
     /// A search list (DT_RPATH, DT_RUNPATH, LD_LIBRARY_PATH or the default
     /// directories) split, expanded for `origin` and matched with the
     /// directories that exist: worked out once per (list, origin) and run.
-    fn search_list(&self, kind: ListKind, spec: &str, origin: Option<&str>, arch: &Arch) -> SearchList {
+    fn search_list(&self, kind: ListKind, spec: &str, origin: Option<&str>, arch: &Arch) -> Arc<SearchList> {
         let key = (arch.machine, kind, format!("{spec}\0{}", origin.unwrap_or("\0")));
         if let Some(v) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return v;
@@ -586,7 +706,7 @@ impl<'a> Ctx<'a> {
                 .collect(),
             ListKind::Default => arch.default_dirs.iter().map(|s| s.to_string()).collect(),
         };
-        let v: SearchList = elems
+        let elems: Vec<SearchDir> = elems
             .into_iter()
             .map(|d| {
                 let pre = dir_prefix(&d);
@@ -600,6 +720,7 @@ impl<'a> Ctx<'a> {
                 }
             })
             .collect();
+        let v = Arc::new(SearchList::new(elems));
         if let Ok(mut m) = self.lists.lock() {
             m.insert(key, v.clone());
         }
@@ -607,16 +728,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// Try `name` in each directory of a search list.
-    fn open_path(
-        &self,
-        list: &[SearchDir],
-        name: &str,
-        arch: &Arch,
-        tried: &mut Tried,
-    ) -> Option<(String, Arc<Obj>)> {
-        for sd in list {
-            tried.push(|| sd.label.clone());
-            for d in sd.dirs.iter() {
+    fn open_path(&self, list: &SearchList, name: &str, arch: &Arch) -> Option<(String, Arc<Obj>)> {
+        let (from_elem, from_dir) = match list.index(self.root) {
+            Some(ix) => {
+                // The directories before the first that lists the name:
+                // only those that could not be listed may have it.
+                let at = ix.first.get(name).copied();
+                for &(i, j) in ix.unlisted.iter().take_while(|p| at.is_none_or(|a| **p < a)) {
+                    if let Some(f) = self.try_dir(&list.elems[i as usize].dirs[j as usize], name, arch) {
+                        return Some(f);
+                    }
+                }
+                // From there on, as without the index (that file may be of
+                // another machine, and the search go on).
+                let (i, j) = at?;
+                (i as usize, j as usize)
+            }
+            None => (0, 0),
+        };
+        for (i, sd) in list.elems.iter().enumerate().skip(from_elem) {
+            let skip = if i == from_elem { from_dir } else { 0 };
+            for d in sd.dirs.iter().skip(skip) {
                 // Not among the directory's names: not there (the probe would fail).
                 if d.listing
                     .names(self.root, &d.canon)
@@ -624,22 +756,31 @@ impl<'a> Ctx<'a> {
                 {
                     continue;
                 }
-                // Probed by the canonical path, so every spelling of a
-                // directory shares one answer; reported as the loader spells it.
-                if let Probe::Found(o) = self.probe(&format!("{}{name}", d.canon), arch) {
-                    return Some((format!("{}{name}", d.lit), o));
+                if let Some(f) = self.try_dir(d, name, arch) {
+                    return Some(f);
                 }
             }
         }
         None
     }
 
+    /// Probe `name` in one directory: by the canonical path, so every
+    /// spelling of a directory shares one answer; reported as the loader
+    /// spells it.
+    fn try_dir(&self, d: &Dir, name: &str, arch: &Arch) -> Option<(String, Arc<Obj>)> {
+        match self.probe(&format!("{}{name}", d.canon), arch) {
+            Probe::Found(o) => Some((format!("{}{name}", d.lit), o)),
+            Probe::Skip => None,
+        }
+    }
+
     /// Split a DT_RPATH/DT_RUNPATH and expand it for an object at `origin`.
     fn path_list(&self, s: &str, origin: Option<&str>, arch: &Arch) -> Vec<String> {
+        let mut seen: HashSet<String> = HashSet::default();
         let mut v: Vec<String> = Vec::new();
         for el in s.split(':') {
             if let Some(e) = expand(el, origin, arch) {
-                if !v.contains(&e) {
+                if seen.insert(e.clone()) {
                     v.push(e);
                 }
             }
@@ -659,7 +800,7 @@ impl<'a> Ctx<'a> {
             obj: Some(main.clone()),
             loader: None,
             how: How::Main,
-            tried: Vec::new(),
+            searched: None,
         });
         // The dynamic loader itself is on the list from the start.
         let interp_path = main.elf.interp.clone().unwrap_or_else(|| arch.interp.to_string());
@@ -675,7 +816,7 @@ impl<'a> Ctx<'a> {
                         obj: Some(o),
                         loader: None,
                         how: How::Interp,
-                        tried: Vec::new(),
+                        searched: None,
                     });
                 }
                 _ if main.elf.interp.is_some() => l.missing_interp = Some(interp_path),
@@ -686,6 +827,8 @@ impl<'a> Ctx<'a> {
         for j in 0..l.nodes.len() {
             index.add_node(&l.nodes[j], j);
         }
+        // Where the searches from each loader looked, for missing libraries.
+        let mut searched: HashMap<usize, Arc<Searched>> = HashMap::default();
         let mut i = 0;
         while i < l.nodes.len() {
             let Some(obj) = l.nodes[i].obj.clone() else {
@@ -703,7 +846,7 @@ impl<'a> Ctx<'a> {
                 } else {
                     name.clone()
                 };
-                let j = self.map_object(&mut l, &mut index, i, &name, arch);
+                let j = self.map_object(&mut l, &mut index, &mut searched, i, &name, arch);
                 l.edges.push((i, name, j));
             }
             i += 1;
@@ -716,7 +859,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// _dl_map_object: reuse a loaded object or search for `name`.
-    fn map_object(&self, l: &mut Loaded, index: &mut Names, loader: usize, name: &str, arch: &Arch) -> usize {
+    fn map_object(
+        &self,
+        l: &mut Loaded,
+        index: &mut Names,
+        searched: &mut HashMap<usize, Arc<Searched>>,
+        loader: usize,
+        name: &str,
+        arch: &Arch,
+    ) -> usize {
         if let Some(&j) = index.0.get(name) {
             let n = &mut l.nodes[j];
             // Matched by its soname only: the loader adds the name to l_libname.
@@ -725,14 +876,7 @@ impl<'a> Ctx<'a> {
             }
             return j;
         }
-        let mut found = self.search_cached(l, loader, name, arch);
-        // Not found: search again to record where (every probe is cached by now).
-        let mut tried = Tried(Some(Vec::new()));
-        if found.is_none() {
-            found = self.search(l, loader, name, arch, &mut tried);
-        }
-        let tried = tried.0.unwrap_or_default();
-        match found {
+        match self.search_cached(l, loader, name, arch) {
             Some((path, o, how)) => {
                 if let Some(j) = l
                     .nodes
@@ -749,19 +893,31 @@ impl<'a> Ctx<'a> {
                     obj: Some(o),
                     loader: Some(loader),
                     how,
-                    tried: Vec::new(),
+                    searched: None,
                 });
                 let j = l.nodes.len() - 1;
                 index.add_node(&l.nodes[j], j);
             }
-            None => l.nodes.push(Node {
-                name: name.to_string(),
-                names: vec![name.to_string()],
-                obj: None,
-                loader: Some(loader),
-                how: How::NotFound,
-                tried,
-            }),
+            None => {
+                // Where a name without a slash was looked for depends on
+                // the loader alone: worked out once per loader.
+                let s = if name.contains('/') {
+                    Arc::new(self.searched(l, loader, name, arch))
+                } else {
+                    searched
+                        .entry(loader)
+                        .or_insert_with(|| Arc::new(self.searched(l, loader, name, arch)))
+                        .clone()
+                };
+                l.nodes.push(Node {
+                    name: name.to_string(),
+                    names: vec![name.to_string()],
+                    obj: None,
+                    loader: Some(loader),
+                    how: How::NotFound,
+                    searched: Some(s),
+                })
+            }
         }
         l.nodes.len() - 1
     }
@@ -785,84 +941,127 @@ impl<'a> Ctx<'a> {
             && lobj.is_some_and(|o| o.elf.runpath.is_none())
             && self.library_path.as_deref().is_none_or(|p| !p.contains('$'));
         if !plain {
-            return self.search(l, loader, name, arch, &mut Tried(None));
+            return self.search(l, loader, name, arch);
         }
         let nodeflib = lobj.is_some_and(|o| o.elf.flags_1 & elf::DF_1_NODEFLIB != 0);
         let key = (arch.machine, nodeflib, name.to_string());
         if let Some(f) = self.plain.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return f;
         }
-        let f = self.search(l, loader, name, arch, &mut Tried(None));
+        let f = self.search(l, loader, name, arch);
         if let Ok(mut m) = self.plain.lock() {
             m.insert(key, f.clone());
         }
         f
     }
 
-    fn search(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch, tried: &mut Tried) -> Found {
+    fn search(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch) -> Found {
         let ld = &l.nodes[loader];
         let lobj = ld.obj.as_ref()?;
         if name.contains('/') {
             let p = expand(name, Some(&self.origin(ld)), arch)?;
-            tried.push(|| p.clone());
             return match self.probe(&p, arch) {
                 Probe::Found(o) => Some((p, o, How::Path)),
                 Probe::Skip => None,
             };
         }
+        let nodeflib = lobj.elf.flags_1 & elf::DF_1_NODEFLIB != 0;
+        self.steps(l, loader, arch, |step| match step {
+            Step::List(list, how) => self.open_path(&list, name, arch).map(|(p, o)| (p, o, how)),
+            Step::Cache => {
+                let p = self
+                    .cache
+                    .as_ref()?
+                    .lookup(name, arch.cache_flags, &arch.glibc_hwcaps)?;
+                let system = arch.default_dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
+                if nodeflib && system {
+                    return None;
+                }
+                match self.probe(p, arch) {
+                    Probe::Found(o) => Some((p.to_string(), o, How::Cache)),
+                    Probe::Skip => None,
+                }
+            }
+        })
+    }
+
+    /// Where a search for `name` from node `loader` looks (a name that is
+    /// not found was looked for in every one of these places).
+    fn searched(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch) -> Searched {
+        let mut b = SearchedBuilder::default();
+        if name.contains('/') {
+            if let Some(p) = expand(name, Some(&self.origin(&l.nodes[loader])), arch) {
+                b.push(&p);
+            }
+            return b.out;
+        }
+        self.steps(l, loader, arch, |step| {
+            match step {
+                Step::List(list, _) => list.elems.iter().for_each(|e| b.push(&e.label)),
+                Step::Cache => b.push("ld.so.cache"),
+            }
+            None::<()>
+        });
+        b.out
+    }
+
+    /// Call `f` with each step of the search for a name without a slash
+    /// that node `loader` needs, in the loader's order, until it returns Some.
+    fn steps<T>(
+        &self,
+        l: &Loaded,
+        loader: usize,
+        arch: &Arch,
+        mut f: impl FnMut(Step) -> Option<T>,
+    ) -> Option<T> {
+        let ld = &l.nodes[loader];
+        let lobj = ld.obj.as_ref()?;
+        let rpath = |n: &Node| {
+            let rp = n.obj.as_ref().and_then(|o| o.elf.rpath.as_deref())?;
+            Some(self.search_list(ListKind::Path, rp, Some(&self.origin(n)), arch))
+        };
         if lobj.elf.runpath.is_none() {
             let mut did_main = false;
             let mut cur = Some(loader);
             while let Some(c) = cur {
                 let n = &l.nodes[c];
-                if let Some(rp) = n.obj.as_ref().and_then(|o| o.elf.rpath.as_deref()) {
-                    let dirs = self.search_list(ListKind::Path, rp, Some(&self.origin(n)), arch);
-                    if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
-                        return Some((p, o, How::Rpath));
+                if let Some(list) = rpath(n) {
+                    if let Some(x) = f(Step::List(list, How::Rpath)) {
+                        return Some(x);
                     }
                     did_main |= c == 0;
                 }
                 cur = n.loader;
             }
             if !did_main {
-                if let Some(rp) = l.nodes[0].obj.as_ref().and_then(|o| o.elf.rpath.as_deref()) {
-                    let dirs = self.search_list(ListKind::Path, rp, Some(&self.origin(&l.nodes[0])), arch);
-                    if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
-                        return Some((p, o, How::Rpath));
+                if let Some(list) = rpath(&l.nodes[0]) {
+                    if let Some(x) = f(Step::List(list, How::Rpath)) {
+                        return Some(x);
                     }
                 }
             }
         }
         if let Some(lp) = &self.library_path {
             let origin = lp.contains('$').then(|| self.origin(&l.nodes[0]));
-            let dirs = self.search_list(ListKind::LibraryPath, lp, origin.as_deref(), arch);
-            if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
-                return Some((p, o, How::LdLibraryPath));
+            let list = self.search_list(ListKind::LibraryPath, lp, origin.as_deref(), arch);
+            if let Some(x) = f(Step::List(list, How::LdLibraryPath)) {
+                return Some(x);
             }
         }
         if let Some(rp) = lobj.elf.runpath.as_deref() {
-            let dirs = self.search_list(ListKind::Path, rp, Some(&self.origin(ld)), arch);
-            if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
-                return Some((p, o, How::Runpath));
+            let list = self.search_list(ListKind::Path, rp, Some(&self.origin(ld)), arch);
+            if let Some(x) = f(Step::List(list, How::Runpath)) {
+                return Some(x);
             }
         }
-        let nodeflib = lobj.elf.flags_1 & elf::DF_1_NODEFLIB != 0;
-        if let Some(cache) = &self.cache {
-            tried.push(|| "ld.so.cache".into());
-            if let Some(p) = cache.lookup(name, arch.cache_flags, &arch.glibc_hwcaps) {
-                let system = arch.default_dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
-                if !(nodeflib && system) {
-                    if let Probe::Found(o) = self.probe(p, arch) {
-                        return Some((p.to_string(), o, How::Cache));
-                    }
-                }
+        if self.cache.is_some() {
+            if let Some(x) = f(Step::Cache) {
+                return Some(x);
             }
         }
-        if !nodeflib {
-            let dirs = self.search_list(ListKind::Default, "", None, arch);
-            if let Some((p, o)) = self.open_path(&dirs, name, arch, tried) {
-                return Some((p, o, How::Default));
-            }
+        if lobj.elf.flags_1 & elf::DF_1_NODEFLIB == 0 {
+            let list = self.search_list(ListKind::Default, "", None, arch);
+            return f(Step::List(list, How::Default));
         }
         None
     }
