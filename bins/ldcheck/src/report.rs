@@ -4,9 +4,9 @@
 
 use crate::gpu::{self, DriverCheck};
 use crate::hints;
-use crate::resolve::{Ctx, How, Loaded, Obj, Searched};
+use crate::options::Options;
+use crate::resolve::{FoundBy, Loaded, Loader, Object, Searched, SymbolError, VersionError};
 use crate::root::Walk;
-use crate::Options;
 use dockhand::out;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,20 +29,6 @@ pub struct Missing {
     pub tried: Vec<String>,
     pub tried_total: usize,
     pub hints: Vec<String>,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct VersionError {
-    pub version: String,
-    pub library: String,
-    pub needed_by: String,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SymbolError {
-    pub symbol: String,
-    pub version: Option<String>,
-    pub needed_by: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -119,10 +105,10 @@ pub struct Report {
 
 pub struct Input<'a> {
     pub opts: &'a Options,
-    pub ctx: &'a Ctx<'a>,
+    pub ctx: &'a Loader<'a>,
     pub walk: &'a Walk,
     pub files: usize,
-    pub entries: &'a [(String, Arc<Obj>)],
+    pub entries: &'a [(String, Arc<Object>)],
     pub loaded: &'a [Loaded],
     pub unreadable: Vec<(String, String)>,
     pub skipped: Vec<String>,
@@ -159,24 +145,13 @@ pub fn build(inp: Input<'_>) -> Report {
             }
         }
         for e in &l.version_errors {
-            let v = VersionError {
-                version: e.version.clone(),
-                library: e.library.clone(),
-                needed_by: e.needed_by.clone(),
-            };
             if e.weak {
-                weak.insert(v);
+                weak.insert(e.clone());
             } else {
-                verr.insert(v);
+                verr.insert(e.clone());
             }
         }
-        for e in &l.symbol_errors {
-            serr.insert(SymbolError {
-                symbol: e.symbol.clone(),
-                version: e.version.clone(),
-                needed_by: e.needed_by.clone(),
-            });
-        }
+        serr.extend(l.symbol_errors.iter().cloned());
         for n in &l.nodes {
             if let Some(o) = &n.obj {
                 let base = o.canon.rsplit('/').next().unwrap_or("");
@@ -194,7 +169,7 @@ pub fn build(inp: Input<'_>) -> Report {
         let mut seen = BTreeSet::new();
         for (from, name, to) in &l.edges {
             let n = &l.nodes[*to];
-            if n.how == How::Main || !seen.insert(*to) {
+            if n.how == FoundBy::Main || !seen.insert(*to) {
                 continue;
             }
             tree.push((*from, libs.len()));
