@@ -145,7 +145,7 @@ fn codename(root: &Root) -> Option<String> {
 pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String> {
     let root = Root::new(&opts.root);
     let walk = root::walk(&root, paths)?;
-    let ctx = Loader::new(&root, opts.library_path.clone(), opts.symbols);
+    let loader = Loader::new(&root, opts.library_path.clone(), opts.symbols);
 
     // Read every file in parallel; keep the ELF ones.
     let parsed: Vec<Option<Result<Object, String>>> =
@@ -156,7 +156,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         match r {
             Some(Ok(o)) => {
                 let o = Arc::new(o);
-                ctx.insert(p, Some(o.clone()));
+                loader.insert(p, Some(o.clone()));
                 objs.push((p.clone(), o));
             }
             Some(Err(e)) => unreadable.push((p.clone(), e)),
@@ -192,7 +192,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         }
     }
 
-    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| ctx.load(p, o.clone()));
+    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| loader.load(p, o.clone()));
 
     let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
         || objs
@@ -201,7 +201,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
     let codename = opts.codename.clone().or_else(|| codename(&root));
     Ok(report::build(report::Input {
         opts,
-        ctx: &ctx,
+        loader: &loader,
         walk: &walk,
         files: objs.len(),
         entries: &entries,

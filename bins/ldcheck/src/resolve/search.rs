@@ -35,7 +35,7 @@ pub(super) struct SearchDir {
 #[derive(Debug)]
 pub(super) struct SearchList {
     pub(super) elems: Vec<SearchDir>,
-    /// FoundBy many directories the elements have in all.
+    /// How many directories the elements have in all.
     dirs: usize,
     searches: std::sync::atomic::AtomicU32,
     index: std::sync::OnceLock<Option<ListIndex>>,
@@ -57,7 +57,7 @@ impl SearchList {
     const INDEX_MIN_DIRS: usize = 16;
     /// Searches before an index is built.
     const INDEX_AFTER: u32 = 16;
-    /// LoadedNames indexed, at most, per directory of the list: the index is
+    /// Names indexed, at most, per directory of the list: the index is
     /// bounded by the list (the input), never by the size of a system
     /// directory times the number of lists that name it.
     const INDEX_NAMES_PER_DIR: usize = 64;

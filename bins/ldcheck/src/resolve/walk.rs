@@ -13,7 +13,7 @@ use crate::elf;
 use dockhand::hash::{FastMap as HashMap, FastSet as HashSet};
 use std::sync::Arc;
 
-/// FoundBy a library was found (the tree format's "why").
+/// How a library was found (the tree format's "why").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FoundBy {
     Main,
@@ -49,11 +49,11 @@ pub struct Node {
     /// l_name: the path as found (not symlink-resolved), or the bare name when not found.
     pub name: String,
     pub obj: Option<Arc<Object>>,
-    /// LoadedNames it was requested as (l_libname); the first is what ld.so prints.
+    /// Names it was requested as (l_libname); the first is what ld.so prints.
     pub names: Vec<String>,
     /// The object that caused it to be loaded (l_loader).
     pub loader: Option<usize>,
-    pub how: FoundBy,
+    pub found_by: FoundBy,
     /// For missing ones: where the search looked (shared by every name
     /// the same loader searched for in vain).
     pub searched: Option<Arc<Searched>>,
@@ -162,7 +162,7 @@ impl Loader<'_> {
             names: vec![main_path.to_string()],
             obj: Some(main.clone()),
             loader: None,
-            how: FoundBy::Main,
+            found_by: FoundBy::Main,
             searched: None,
         });
         // The dynamic loader itself is on the list from the start.
@@ -178,7 +178,7 @@ impl Loader<'_> {
                         names,
                         obj: Some(o),
                         loader: None,
-                        how: FoundBy::Interp,
+                        found_by: FoundBy::Interp,
                         searched: None,
                     });
                 }
@@ -198,7 +198,7 @@ impl Loader<'_> {
                 i += 1;
                 continue;
             };
-            if l.nodes[i].how == FoundBy::Interp {
+            if l.nodes[i].found_by == FoundBy::Interp {
                 i += 1;
                 continue;
             }
@@ -240,7 +240,7 @@ impl Loader<'_> {
             return j;
         }
         match self.search_cached(l, loader, name, arch) {
-            Some((path, o, how)) => {
+            Some((path, o, found_by)) => {
                 if let Some(j) = l
                     .nodes
                     .iter()
@@ -255,7 +255,7 @@ impl Loader<'_> {
                     names: vec![name.to_string()],
                     obj: Some(o),
                     loader: Some(loader),
-                    how,
+                    found_by,
                     searched: None,
                 });
                 let j = l.nodes.len() - 1;
@@ -277,7 +277,7 @@ impl Loader<'_> {
                     names: vec![name.to_string()],
                     obj: None,
                     loader: Some(loader),
-                    how: FoundBy::NotFound,
+                    found_by: FoundBy::NotFound,
                     searched: Some(s),
                 })
             }
