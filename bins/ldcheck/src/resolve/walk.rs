@@ -124,6 +124,37 @@ pub(super) enum Step {
     Cache,
 }
 
+/// What one walk keeps while it runs.
+#[derive(Default)]
+struct WalkState {
+    names: LoadedNames,
+    /// Loaded objects by file identity: the first node that has each.
+    by_id: HashMap<(u64, u64), usize>,
+    /// Where the searches from each loader looked, for missing libraries.
+    searched: HashMap<usize, Arc<Searched>>,
+    lists: NodeLists,
+}
+
+impl WalkState {
+    fn add_node(&mut self, n: &Node, j: usize) {
+        if let Some(o) = &n.obj {
+            self.by_id.entry(o.id).or_insert(j);
+        }
+        self.names.add_node(n, j);
+    }
+}
+
+/// Each node's search lists, looked up once per walk: every DT_NEEDED
+/// name's search walks the loader chain, and a list's key (its whole
+/// DT_RPATH, up to 8 KiB) costs a hash each time it is looked up.
+#[derive(Default)]
+pub(super) struct NodeLists {
+    /// By (node, DT_RUNPATH rather than DT_RPATH).
+    paths: HashMap<(usize, bool), Option<Arc<SearchList>>>,
+    library_path: Option<Arc<SearchList>>,
+    default: Option<Arc<SearchList>>,
+}
+
 /// The names loaded objects answer to (l_name, l_libname, DT_SONAME), each
 /// mapped to the first object in load order that has it: what ld.so's linear
 /// scan over the link maps finds, without the scan. Missing libraries are
@@ -186,12 +217,10 @@ impl Loader<'_> {
                 _ => {}
             }
         }
-        let mut index = LoadedNames::default();
+        let mut st = WalkState::default();
         for j in 0..l.nodes.len() {
-            index.add_node(&l.nodes[j], j);
+            st.add_node(&l.nodes[j], j);
         }
-        // Where the searches from each loader looked, for missing libraries.
-        let mut searched: HashMap<usize, Arc<Searched>> = HashMap::default();
         let mut i = 0;
         while i < l.nodes.len() {
             let Some(obj) = l.nodes[i].obj.clone() else {
@@ -209,7 +238,7 @@ impl Loader<'_> {
                 } else {
                     name.clone()
                 };
-                let j = self.map_object(&mut l, &mut index, &mut searched, i, &name, arch);
+                let j = self.map_object(&mut l, &mut st, i, &name, arch);
                 l.edges.push((i, name, j));
             }
             i += 1;
@@ -225,13 +254,12 @@ impl Loader<'_> {
     fn map_object(
         &self,
         l: &mut Loaded,
-        index: &mut LoadedNames,
-        searched: &mut HashMap<usize, Arc<Searched>>,
+        st: &mut WalkState,
         loader: usize,
         name: &str,
         arch: &Arch,
     ) -> usize {
-        if let Some(&j) = index.0.get(name) {
+        if let Some(&j) = st.names.0.get(name) {
             let n = &mut l.nodes[j];
             // Matched by its soname only: the loader adds the name to l_libname.
             if n.name != name && !n.names.iter().any(|x| x == name) {
@@ -239,15 +267,12 @@ impl Loader<'_> {
             }
             return j;
         }
-        match self.search_cached(l, loader, name, arch) {
+        match self.search_cached(l, &mut st.lists, loader, name, arch) {
             Some((path, o, found_by)) => {
-                if let Some(j) = l
-                    .nodes
-                    .iter()
-                    .position(|n| n.obj.as_ref().is_some_and(|x| x.id == o.id))
-                {
+                // The same file by another name: reused.
+                if let Some(&j) = st.by_id.get(&o.id) {
                     l.nodes[j].names.push(name.to_string());
-                    index.add(name, j);
+                    st.names.add(name, j);
                     return j;
                 }
                 l.nodes.push(Node {
@@ -259,17 +284,18 @@ impl Loader<'_> {
                     searched: None,
                 });
                 let j = l.nodes.len() - 1;
-                index.add_node(&l.nodes[j], j);
+                st.add_node(&l.nodes[j], j);
             }
             None => {
                 // Where a name without a slash was looked for depends on
                 // the loader alone: worked out once per loader.
                 let s = if name.contains('/') {
-                    Arc::new(self.searched(l, loader, name, arch))
+                    Arc::new(self.searched(l, &mut st.lists, loader, name, arch))
                 } else {
-                    searched
+                    let lists = &mut st.lists;
+                    st.searched
                         .entry(loader)
-                        .or_insert_with(|| Arc::new(self.searched(l, loader, name, arch)))
+                        .or_insert_with(|| Arc::new(self.searched(l, lists, loader, name, arch)))
                         .clone()
                 };
                 l.nodes.push(Node {
@@ -290,7 +316,14 @@ impl Loader<'_> {
     }
 
     /// `search`, answered from `plain` when nothing but the name matters.
-    fn search_cached(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch) -> Found {
+    fn search_cached(
+        &self,
+        l: &Loaded,
+        lists: &mut NodeLists,
+        loader: usize,
+        name: &str,
+        arch: &Arch,
+    ) -> Found {
         let lobj = l.nodes[loader].obj.as_ref();
         let mut chain = Some(loader);
         let mut rpath = false;
@@ -304,21 +337,21 @@ impl Loader<'_> {
             && lobj.is_some_and(|o| o.elf.runpath.is_none())
             && self.library_path.as_deref().is_none_or(|p| !p.contains('$'));
         if !plain {
-            return self.search(l, loader, name, arch);
+            return self.search(l, lists, loader, name, arch);
         }
         let nodeflib = lobj.is_some_and(|o| o.elf.flags_1 & elf::DF_1_NODEFLIB != 0);
         let key = (arch.machine, nodeflib, name.to_string());
         if let Some(f) = self.plain.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return f;
         }
-        let f = self.search(l, loader, name, arch);
+        let f = self.search(l, lists, loader, name, arch);
         if let Ok(mut m) = self.plain.lock() {
             m.insert(key, f.clone());
         }
         f
     }
 
-    fn search(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch) -> Found {
+    fn search(&self, l: &Loaded, lists: &mut NodeLists, loader: usize, name: &str, arch: &Arch) -> Found {
         let ld = &l.nodes[loader];
         let lobj = ld.obj.as_ref()?;
         if name.contains('/') {
@@ -329,7 +362,7 @@ impl Loader<'_> {
             };
         }
         let nodeflib = lobj.elf.flags_1 & elf::DF_1_NODEFLIB != 0;
-        self.steps(l, loader, arch, |step| match step {
+        self.steps(l, lists, loader, arch, |step| match step {
             Step::List(list, how) => self.open_path(&list, name, arch).map(|(p, o)| (p, o, how)),
             Step::Cache => {
                 let p = self
@@ -350,7 +383,14 @@ impl Loader<'_> {
 
     /// Where a search for `name` from node `loader` looks (a name that is
     /// not found was looked for in every one of these places).
-    fn searched(&self, l: &Loaded, loader: usize, name: &str, arch: &Arch) -> Searched {
+    fn searched(
+        &self,
+        l: &Loaded,
+        lists: &mut NodeLists,
+        loader: usize,
+        name: &str,
+        arch: &Arch,
+    ) -> Searched {
         let mut b = SearchedBuilder::default();
         if name.contains('/') {
             if let Some(p) = expand(name, Some(&self.origin(&l.nodes[loader])), arch) {
@@ -358,7 +398,7 @@ impl Loader<'_> {
             }
             return b.out;
         }
-        self.steps(l, loader, arch, |step| {
+        self.steps(l, lists, loader, arch, |step| {
             match step {
                 Step::List(list, _) => list.elems.iter().for_each(|e| b.push(&e.label)),
                 Step::Cache => b.push("ld.so.cache"),
@@ -373,31 +413,26 @@ impl Loader<'_> {
     fn steps<T>(
         &self,
         l: &Loaded,
+        lists: &mut NodeLists,
         loader: usize,
         arch: &Arch,
         mut f: impl FnMut(Step) -> Option<T>,
     ) -> Option<T> {
-        let ld = &l.nodes[loader];
-        let lobj = ld.obj.as_ref()?;
-        let rpath = |n: &Node| {
-            let rp = n.obj.as_ref().and_then(|o| o.elf.rpath.as_deref())?;
-            Some(self.search_list(ListKind::Path, rp, Some(&self.origin(n)), arch))
-        };
+        let lobj = l.nodes[loader].obj.as_ref()?;
         if lobj.elf.runpath.is_none() {
             let mut did_main = false;
             let mut cur = Some(loader);
             while let Some(c) = cur {
-                let n = &l.nodes[c];
-                if let Some(list) = rpath(n) {
+                if let Some(list) = self.node_list(l, lists, c, false, arch) {
                     if let Some(x) = f(Step::List(list, FoundBy::Rpath)) {
                         return Some(x);
                     }
                     did_main |= c == 0;
                 }
-                cur = n.loader;
+                cur = l.nodes[c].loader;
             }
             if !did_main {
-                if let Some(list) = rpath(&l.nodes[0]) {
+                if let Some(list) = self.node_list(l, lists, 0, false, arch) {
                     if let Some(x) = f(Step::List(list, FoundBy::Rpath)) {
                         return Some(x);
                     }
@@ -405,14 +440,15 @@ impl Loader<'_> {
             }
         }
         if let Some(lp) = &self.library_path {
-            let origin = lp.contains('$').then(|| self.origin(&l.nodes[0]));
-            let list = self.search_list(ListKind::LibraryPath, lp, origin.as_deref(), arch);
-            if let Some(x) = f(Step::List(list, FoundBy::LdLibraryPath)) {
+            let list = lists.library_path.get_or_insert_with(|| {
+                let origin = lp.contains('$').then(|| self.origin(&l.nodes[0]));
+                self.search_list(ListKind::LibraryPath, lp, origin.as_deref(), arch)
+            });
+            if let Some(x) = f(Step::List(list.clone(), FoundBy::LdLibraryPath)) {
                 return Some(x);
             }
         }
-        if let Some(rp) = lobj.elf.runpath.as_deref() {
-            let list = self.search_list(ListKind::Path, rp, Some(&self.origin(ld)), arch);
+        if let Some(list) = self.node_list(l, lists, loader, true, arch) {
             if let Some(x) = f(Step::List(list, FoundBy::Runpath)) {
                 return Some(x);
             }
@@ -423,9 +459,33 @@ impl Loader<'_> {
             }
         }
         if lobj.elf.flags_1 & elf::DF_1_NODEFLIB == 0 {
-            let list = self.search_list(ListKind::Default, "", None, arch);
-            return f(Step::List(list, FoundBy::Default));
+            let list = lists
+                .default
+                .get_or_insert_with(|| self.search_list(ListKind::Default, "", None, arch));
+            return f(Step::List(list.clone(), FoundBy::Default));
         }
         None
+    }
+
+    /// Node `c`'s DT_RUNPATH (or DT_RPATH) list, expanded for its origin;
+    /// None when it has none.
+    fn node_list(
+        &self,
+        l: &Loaded,
+        lists: &mut NodeLists,
+        c: usize,
+        runpath: bool,
+        arch: &Arch,
+    ) -> Option<Arc<SearchList>> {
+        lists
+            .paths
+            .entry((c, runpath))
+            .or_insert_with(|| {
+                let n = &l.nodes[c];
+                let e = &n.obj.as_ref()?.elf;
+                let spec = if runpath { &e.runpath } else { &e.rpath };
+                Some(self.search_list(ListKind::Path, spec.as_deref()?, Some(&self.origin(n)), arch))
+            })
+            .clone()
     }
 }
