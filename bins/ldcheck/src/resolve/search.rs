@@ -332,4 +332,48 @@ mod tests {
         assert_eq!(dir_prefix("//"), "/");
         assert_eq!(dir_prefix(""), "");
     }
+
+    /// 20 directories: d00 holds a.so, d03 and d07 both hold b.so, d05
+    /// cannot be listed (a name that is not UTF-8), d06 is spelled twice.
+    /// The index has each name's first place and d05 as unlisted; with
+    /// too many names for the list's length it is not built at all.
+    #[test]
+    fn list_index_has_first_places_and_unlisted_directories() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = std::env::temp_dir().join(format!("ldcheck-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        for i in 0..20 {
+            std::fs::create_dir_all(t.join(format!("d{i:02}"))).unwrap();
+        }
+        for (d, f) in [("d00", "a.so"), ("d03", "b.so"), ("d07", "b.so")] {
+            std::fs::write(t.join(d).join(f), b"").unwrap();
+        }
+        std::fs::write(t.join("d05").join(std::ffi::OsStr::from_bytes(b"\xff")), b"").unwrap();
+        let root = Root::new(&t);
+        let loader = Loader::new(&root, None, false);
+        let arch = Arch::for_elf(&crate::elf::Elf {
+            machine: crate::elf::EM_X86_64,
+            class64: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut spec: Vec<String> = (0..20).map(|i| format!("/d{i:02}")).collect();
+        spec.insert(7, "/d06/".into());
+        let list = loader.search_list(ListKind::Path, &spec.join(":"), None, arch);
+        assert_eq!(list.dirs, 21);
+        let ix = list.build_index(&root).unwrap();
+        assert_eq!(ix.first.get("a.so"), Some(&(0, 0)));
+        assert_eq!(ix.first.get("b.so"), Some(&(3, 0)));
+        assert_eq!(ix.first.get("c.so"), None);
+        assert_eq!(ix.unlisted, [(5, 0)]);
+        // Past 64 names per directory of the list: no index.
+        for i in 0..21 * SearchList::INDEX_NAMES_PER_DIR {
+            std::fs::write(t.join("d09").join(format!("n{i}")), b"").unwrap();
+        }
+        let root = Root::new(&t);
+        let loader = Loader::new(&root, None, false);
+        let list = loader.search_list(ListKind::Path, &spec.join(":"), None, arch);
+        assert!(list.build_index(&root).is_none());
+        let _ = std::fs::remove_dir_all(&t);
+    }
 }
