@@ -1977,3 +1977,123 @@ fn chown_leaves_device_nodes_alone_and_escapes_names_in_warnings() {
     }
     assert_eq!(owner(&data.join("h/other")), (0, 0));
 }
+
+// ------------------------------------------ ldcheck: names times directories
+
+/// One small library with a DT_RPATH of 1,100 existing empty directories and
+/// 6,000 distinct DT_NEEDED names found nowhere: a search visits every
+/// directory for every name, and a report that listed each name's searched
+/// directories would hold 6.6 million of them (53 MB of text, 1 GB of memory
+/// before the cut). The report keeps a count and the first few places per
+/// name, says how many it left out, and stays small in both forms.
+#[test]
+fn missing_names_times_rpath_directories_stay_small() {
+    if !have_gcc("names_times_dirs") {
+        return;
+    }
+    const DIRS: usize = 1100;
+    const NAMES: usize = 6000;
+    let root = TempDir::new("adv-ldnxd");
+    let work = TempDir::new("adv-ldnxd-src");
+    build_elves(work.path());
+    let b = Elf64(std::fs::read(work.join("libb.so.1")).unwrap());
+    // Two base-36 digits: "/d/xx" is 5 bytes, the whole DT_RPATH 6.6 KB.
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let dirs: Vec<String> = (0..DIRS)
+        .map(|i| format!("/d/{}{}", digits[i / 36] as char, digits[i % 36] as char))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir_all(root.join(&d[1..])).unwrap();
+    }
+    std::fs::create_dir_all(root.join("app")).unwrap();
+
+    // A new string table (the DT_RPATH, then the names) and after it a new
+    // dynamic section: the names, the DT_RPATH, the table, DT_NULL.
+    let mut e = b.clone();
+    let mut data = dirs.join(":").into_bytes();
+    data.push(0);
+    let mut needed = Vec::new();
+    for i in 0..NAMES {
+        needed.push(data.len() as u64);
+        data.extend_from_slice(format!("libnowhere{i:05}.so").as_bytes());
+        data.push(0);
+    }
+    data.resize(data.len().next_multiple_of(16), 0);
+    let dyn_at = data.len();
+    let mut dynamic: Vec<(u64, u64)> = needed.into_iter().map(|o| (DT_NEEDED, o)).collect();
+    dynamic.extend([
+        (DT_RPATH, 0),
+        (DT_STRTAB, 0),
+        (DT_STRSZ, dyn_at as u64),
+        (DT_NULL, 0),
+    ]);
+    data.resize(dyn_at + dynamic.len() * 16, 0);
+    let va = e.append_load(&data);
+    for (i, (tag, val)) in dynamic.into_iter().enumerate() {
+        let val = if tag == DT_STRTAB { va } else { val };
+        data[dyn_at + i * 16..dyn_at + i * 16 + 8].copy_from_slice(&tag.to_le_bytes());
+        data[dyn_at + i * 16 + 8..dyn_at + i * 16 + 16].copy_from_slice(&val.to_le_bytes());
+    }
+    let off = e.0.len() - data.len();
+    e.0[off..].copy_from_slice(&data);
+    let d = e.phdr(PT_DYNAMIC);
+    e.set64(d + 8, (off + dyn_at) as u64);
+    e.set64(d + 16, va + dyn_at as u64);
+    e.set64(d + 24, va + dyn_at as u64);
+    e.set64(d + 32, (data.len() - dyn_at) as u64);
+    e.set64(d + 40, (data.len() - dyn_at) as u64);
+    std::fs::write(root.join("app/libmany.so"), &e.0).unwrap();
+
+    let r = root.path().to_str().unwrap();
+    for format in ["text", "json"] {
+        let cmd = [
+            bin("ldcheck").to_str().unwrap(),
+            "--root",
+            r,
+            "--format",
+            format,
+            "/app",
+        ]
+        .map(str::to_string);
+        let Some((o, kib)) = peak_rss_bounded(
+            "names_times_dirs",
+            &cmd.iter().map(String::as_str).collect::<Vec<_>>(),
+            Duration::from_secs(120),
+        ) else {
+            return;
+        };
+        assert_eq!(clean_exit(&o, &[1], format), 1, "{format}");
+        assert!(kib < 200 << 10, "{format}: peak RSS {kib} KiB");
+        let out = stdout(&o);
+        assert!(out.len() < 5 << 20, "{format}: report of {} bytes", out.len());
+        // Searched: the 1,100 directories (none with a hwcaps subdirectory)
+        // and the 4 default ones; no ld.so.cache in this root.
+        let searched = DIRS + 4;
+        if format == "text" {
+            assert!(
+                out.contains(&format!("{NAMES} missing")),
+                "{}",
+                &out[out.len().saturating_sub(300)..]
+            );
+            let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("  searched: ")).collect();
+            assert_eq!(lines.len(), NAMES);
+            for l in lines {
+                assert!(l.starts_with("  searched: /d/00, /d/01, "), "{l}");
+                assert!(l.ends_with(" more not shown"), "{l}");
+                let shown = l.split(", ").count();
+                assert!(
+                    l.contains(&format!(" and {} more not shown", searched - shown)),
+                    "{l}"
+                );
+            }
+        } else {
+            // serde_json's pretty form: one field a line.
+            let total = format!("\"tried_total\": {searched}");
+            assert_eq!(out.matches(&total).count(), NAMES, "{}", &out[..2000]);
+            let first = "\"tried\": [\n        \"/d/00\",\n        \"/d/01\",";
+            assert_eq!(out.matches(first).count(), NAMES, "{}", &out[..2000]);
+            // The first few places only: far fewer quoted directories than 6.6 million.
+            assert!(out.matches("\"/d/").count() < NAMES * 32);
+        }
+    }
+}

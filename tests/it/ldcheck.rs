@@ -513,6 +513,54 @@ fn build_fixtures(root: &Path) -> Vec<(&'static str, String)> {
     ]);
     std::fs::remove_file(format!("{gone}/libgone.so.3")).unwrap();
     expect.push(("gone", "libgone.so.3".to_string()));
+
+    // A DT_RPATH of 24 directories searched for 41 names: after a few
+    // searches ldcheck answers from an index of the directories' names.
+    // libm30 is in two directories (the first wins); libm31 has an aarch64
+    // copy earlier on the path (skipped, the search goes on); d05 cannot be
+    // listed (a file name that is not UTF-8: every name is probed there)
+    // and holds libm32 before its other place; libm38 and libm39 are missing.
+    use std::os::unix::ffi::OsStrExt;
+    let many: Vec<String> = (0..24).map(|i| mk(&format!("many/d{i:02}"))).collect();
+    std::fs::write(
+        Path::new(&many[5]).join(std::ffi::OsStr::from_bytes(b"\xff.so")),
+        b"",
+    )
+    .unwrap();
+    let mut links = Vec::new();
+    for k in 0..40 {
+        let so = format!("libm{k:02}.so");
+        let p = format!("{}/{so}", many[(k * 7 + 3) % 24]);
+        lib(&p, &so, &format!("int m{k}(void){{return {k};}}"), &[]);
+        links.push(p);
+    }
+    let rpath = (0..24)
+        .map(|i| format!("/opt/t/many/d{i:02}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    w("many.c", "int main(void){return 0;}");
+    let out = format!("{bin}/many");
+    let rp = format!("-Wl,--disable-new-dtags,-rpath,{rpath}");
+    let mut args = vec!["-o", out.as_str(), "many.c", rp.as_str(), "-Wl,--no-as-needed"];
+    args.extend(links.iter().map(String::as_str));
+    cc(&args);
+    let copy = |k: usize, to: usize| {
+        let so = format!("libm{k:02}.so");
+        let from = format!("{}/{so}", many[(k * 7 + 3) % 24]);
+        let to = format!("{}/{so}", many[to]);
+        std::fs::copy(from, &to).unwrap();
+        to
+    };
+    copy(30, 0);
+    let arm = copy(31, 1);
+    let mut d = std::fs::read(&arm).unwrap();
+    d[18..20].copy_from_slice(&183u16.to_le_bytes());
+    std::fs::write(&arm, d).unwrap();
+    copy(32, 5);
+    for k in [38, 39] {
+        std::fs::remove_file(&links[k]).unwrap();
+        expect.push(("many", format!("libm{k}.so")));
+    }
     expect
 }
 
@@ -545,6 +593,11 @@ fn gcc_fixtures_match_the_loader() {
             || !std::arch::is_x86_feature_detected!("sse4.2"),
         "{out}"
     );
+    let e = &entries["/opt/t/bin/many"];
+    for (k, d) in [(30, 0), (31, 4), (32, 5)] {
+        let want = (format!("libm{k}.so"), format!("/opt/t/many/d{d:02}/libm{k}.so"));
+        assert!(e.found.contains(&want), "{want:?}:\n{out}");
+    }
     let e = &entries["/opt/t/bin/wrong"];
     assert!(
         e.found

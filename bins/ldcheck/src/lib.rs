@@ -7,6 +7,8 @@ pub mod elf;
 pub mod gpu;
 pub mod hints;
 pub mod ldcache;
+pub mod options;
+mod parallel;
 pub mod report;
 pub mod resolve;
 pub mod root;
@@ -15,10 +17,11 @@ use argh::FromArgs;
 use dockhand::cli::{self, Flag, ProcessEnv, Tail};
 use dockhand::hash::FastSet;
 use dockhand::Error;
-use resolve::{Ctx, Loaded, Obj};
+pub use options::Options;
+use parallel::{cpu_threads, io_threads, par_map};
+use resolve::{Loaded, Loader, Object};
 use root::Root;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const TOOL: &str = "ldcheck";
@@ -128,79 +131,6 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
     Ok(if rep.ok { 0 } else { 1 })
 }
 
-/// Everything a check needs besides the paths.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub root: PathBuf,
-    pub library_path: Option<String>,
-    pub ignore: Vec<String>,
-    pub each_file: bool,
-    pub symbols: bool,
-    pub gpu: bool,
-    pub codename: Option<String>,
-    /// Only the summary is wanted (text output): the report's per-entry
-    /// library lists are left empty.
-    pub summary_only: bool,
-}
-
-/// The CPUs this process may use (asked once: the answer reads cgroup files).
-fn cpus() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
-}
-
-/// Threads for work that is mostly computing (judging entry points).
-fn cpu_threads() -> usize {
-    cpus().clamp(2, 4)
-}
-
-/// Threads for reading files: with a cold page cache every file's first
-/// block is a disk read, and many reads in flight pay off whatever the CPU
-/// count (a torch + CUDA install, 13,872 files, 2 CPUs, virtio disk, cold:
-/// 1.00 s with 4 threads, 0.80 s with 8, 0.66 s with 16, 0.62 s with 32;
-/// warm: the same 113-117 ms with 4, 8 or 16).
-fn io_threads() -> usize {
-    (cpus() * 2).clamp(16, 32)
-}
-
-/// Run `f` over `items` on a few threads (the caller's included), keeping
-/// the order. Small inputs stay on this thread: starting threads would cost
-/// more than it saves.
-pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() < 512 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut v = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(it) = items.get(i) else { break };
-            v.push((i, f(it)));
-        }
-        v
-    };
-    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
-        // Small stacks: the work is iterative, and big ones cost munmap time.
-        let hs: Vec<_> = (1..threads)
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .stack_size(256 << 10)
-                    .spawn_scoped(s, work)
-                    .ok()
-            })
-            .collect();
-        let mut all = work();
-        for h in hs {
-            // A worker's panic is the run's: never a result quietly missing.
-            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        all
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
-}
-
 /// Read the root's Debian codename from its /etc/os-release.
 fn codename(root: &Root) -> Option<String> {
     let bytes = root.read_file("/etc/os-release", 64 << 10)?;
@@ -215,18 +145,18 @@ fn codename(root: &Root) -> Option<String> {
 pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String> {
     let root = Root::new(&opts.root);
     let walk = root::walk(&root, paths)?;
-    let ctx = Ctx::new(&root, opts.library_path.clone(), opts.symbols);
+    let loader = Loader::new(&root, opts.library_path.clone(), opts.symbols);
 
     // Read every file in parallel; keep the ELF ones.
-    let parsed: Vec<Option<Result<Obj, String>>> =
+    let parsed: Vec<Option<Result<Object, String>>> =
         par_map(&walk.files, io_threads(), |p| read_if_elf(&root, p, opts.symbols));
-    let mut objs: Vec<(String, Arc<Obj>)> = Vec::new();
+    let mut objs: Vec<(String, Arc<Object>)> = Vec::new();
     let mut unreadable = walk.not_walked.clone();
     for (p, r) in walk.files.iter().zip(parsed) {
         match r {
             Some(Ok(o)) => {
                 let o = Arc::new(o);
-                ctx.insert(p, Some(o.clone()));
+                loader.insert(p, Some(o.clone()));
                 objs.push((p.clone(), o));
             }
             Some(Err(e)) => unreadable.push((p.clone(), e)),
@@ -262,7 +192,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         }
     }
 
-    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| ctx.load(p, o.clone()));
+    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| loader.load(p, o.clone()));
 
     let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
         || objs
@@ -271,7 +201,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
     let codename = opts.codename.clone().or_else(|| codename(&root));
     Ok(report::build(report::Input {
         opts,
-        ctx: &ctx,
+        loader: &loader,
         walk: &walk,
         files: objs.len(),
         entries: &entries,
@@ -284,10 +214,10 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
 }
 
 /// None for files that are not ELF; the parse result otherwise.
-fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Obj, String>> {
+fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Object, String>> {
     let (f, id, size) = resolve::open_regular(root, p)?;
     resolve::parse_file(&f, size, symbols).map(|r| {
-        r.map(|e| Obj {
+        r.map(|e| Object {
             canon: p.to_string(),
             id,
             elf: e,

@@ -309,10 +309,11 @@ pub fn walk(root: &Root, paths: &[String]) -> Result<Walk, String> {
     let mut w = Walk::default();
     let mut tops = Vec::new();
     // Resolved on a few threads: a Dockerfile may name thousands of files.
-    for (p, r) in paths
-        .iter()
-        .zip(crate::par_map(paths, crate::io_threads(), |p| root.resolve(p)))
-    {
+    for (p, r) in paths.iter().zip(crate::parallel::par_map(
+        paths,
+        crate::parallel::io_threads(),
+        |p| root.resolve(p),
+    )) {
         tops.push(r.ok_or_else(|| format!("{p}: no such file or directory{}", in_root(root)))?);
     }
     let mut links: Vec<(String, String)> = Vec::new();
