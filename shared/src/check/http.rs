@@ -601,10 +601,7 @@ fn relative(base: &HttpUrl, r: &str) -> HttpUrl {
         with_query(remove_dots(rpath), rquery)
     } else {
         let dir = &bpath[..bpath.rfind('/').map_or(0, |i| i + 1)];
-        with_query(
-            remove_dots(&format!("/{}{rpath}", dir.trim_start_matches('/'))),
-            rquery,
-        )
+        with_query(remove_dots(&format!("{dir}{rpath}")), rquery)
     };
     HttpUrl {
         host: base.host.clone(),
@@ -1296,7 +1293,12 @@ mod tests {
         ] {
             assert_eq!(resolved(base, r), want, "{r:?}");
         }
-        let host = |loc: &str| match resolve(&url(base), loc.as_bytes()).unwrap() {
+        // An empty segment in the base is kept.
+        let base = "http://a//x/y";
+        for (r, want) in [("g", "http://a//x/g"), ("../g", "http://a//g")] {
+            assert_eq!(resolved(base, r), want, "{r:?}");
+        }
+        let host = |loc: &str| match resolve(&url("http://a/b/c/d;p?q"), loc.as_bytes()).unwrap() {
             Resolved::Other { host, .. } => host,
             Resolved::Http { url, .. } => url.host,
         };
