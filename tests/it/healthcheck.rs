@@ -1023,9 +1023,17 @@ http {{
     let routed = hc(&["--header", "Host: app.example", &url("/health")]);
     let unrouted = hc(&[&url("/health")]);
     let redirected = hc(&["--header", "Host: app.example", &url("/old")]);
+    // What the probe used to send: two Host lines, which nginx refuses.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let two = format!(
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: app.example\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(two.as_bytes()).unwrap();
+    let answer = read_request(&mut s);
     let _ = nginx.kill();
     let _ = nginx.wait();
-    // Two Host headers would get 400 from nginx; one routes to app.example.
+    // Two Host headers get 400 from nginx; one routes to app.example.
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(code(&routed), 0, "{routed:?}");
     assert!(stdout(&routed).contains("-> 200 in "), "{routed:?}");
     assert_eq!(code(&unrouted), 1, "{unrouted:?}");
