@@ -32,7 +32,7 @@ struct Args {
     /// the HTTP body (first 64 KiB) must contain this text
     #[argh(option)]
     body_contains: Option<String>,
-    /// extra HTTP request header "Name: value" (repeatable)
+    /// extra HTTP request header "Name: value" (repeatable); Host, User-Agent and Accept replace ours, and an empty User-Agent or Accept sends none
     #[argh(option, from_str_fn(header_arg))]
     header: Vec<String>,
     /// send the HTTP request over this unix socket
