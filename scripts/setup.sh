@@ -36,6 +36,7 @@ want time /usr/bin/time
 want strace strace
 want python3-pip /usr/lib/python3/dist-packages/pip
 want docker-compose docker-compose
+want nginx-light nginx
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) != 0 ]]; then

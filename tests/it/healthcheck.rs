@@ -111,7 +111,7 @@ fn statuses_follow_the_kubernetes_rule() {
 }
 
 #[test]
-fn redirects_are_not_followed() {
+fn no_follow_judges_the_redirect_itself() {
     // The Location points at a dead port: following it would fail.
     let dead = dead_port();
     let (port, seen) = serve(move |s, _| {
@@ -119,10 +119,24 @@ fn redirects_are_not_followed() {
             format!("HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:{dead}/\r\nContent-Length: 0\r\n\r\n");
         let _ = s.write_all(r.as_bytes());
     });
-    let o = hc(&[&format!("http://127.0.0.1:{port}/old")]);
+    let o = hc(&["--no-follow", &format!("http://127.0.0.1:{port}/old")]);
     assert_eq!(code(&o), 0, "{o:?}");
     assert!(stdout(&o).contains("-> 301 in "), "{o:?}");
     assert_eq!(seen.lock().unwrap().len(), 1);
+    let o = run(Command::new(bin("healthcheck"))
+        .arg(format!("http://127.0.0.1:{port}/old"))
+        .env("HEALTHCHECK_NO_FOLLOW", "1"));
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // Followed by default: the dead port decides.
+    let o = hc(&[&format!("http://127.0.0.1:{port}/old")]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        stdout(&o).contains(&format!(
+            "-> connection refused at http://127.0.0.1:{dead}/ (1 redirect)"
+        )),
+        "{o:?}"
+    );
 }
 
 #[test]
@@ -774,4 +788,262 @@ fn pid1_without_a_term_handler_is_reported() {
         "{o:?}"
     );
     assert!(ns.alive());
+}
+
+/// The lines of a request head named `name` (any case).
+fn header_lines<'a>(req: &'a str, name: &str) -> Vec<&'a str> {
+    req.split("\r\n")
+        .skip(1)
+        .filter(|l| l.split(':').next().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .collect()
+}
+
+#[test]
+fn host_user_agent_and_accept_are_replaced() {
+    let (port, seen) = fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let url = format!("http://127.0.0.1:{port}/");
+    let o = hc(&[
+        "--header",
+        "Host: app.example",
+        "--header",
+        "user-agent: probe/1",
+        "--header",
+        "Accept: application/json",
+        &url,
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let o = hc(&[
+        "--header",
+        "User-Agent:",
+        "--header",
+        "Accept:",
+        "--header",
+        "Host:",
+        &url,
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        header_lines(&seen[0], "host"),
+        ["Host: app.example"],
+        "{}",
+        seen[0]
+    );
+    assert_eq!(
+        header_lines(&seen[0], "user-agent"),
+        ["User-Agent: probe/1"],
+        "{}",
+        seen[0]
+    );
+    assert_eq!(
+        header_lines(&seen[0], "accept"),
+        ["Accept: application/json"],
+        "{}",
+        seen[0]
+    );
+    // Empty values: no User-Agent, no Accept, and the default Host.
+    assert_eq!(
+        header_lines(&seen[1], "host"),
+        [format!("Host: 127.0.0.1:{port}")],
+        "{}",
+        seen[1]
+    );
+    assert!(header_lines(&seen[1], "user-agent").is_empty(), "{}", seen[1]);
+    assert!(header_lines(&seen[1], "accept").is_empty(), "{}", seen[1]);
+}
+
+/// The path of a request line.
+fn path_of(req: &str) -> &str {
+    req.split(' ').nth(1).unwrap_or("")
+}
+
+fn redirect(s: &mut TcpStream, location: &str) {
+    let r = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+    let _ = s.write_all(r.as_bytes());
+}
+
+fn status(s: &mut TcpStream, status: &str) {
+    let r = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
+    let _ = s.write_all(r.as_bytes());
+}
+
+#[test]
+fn same_host_redirects_are_followed_to_the_final_answer() {
+    let (port, seen) = serve(|s, req| match path_of(req) {
+        "/to-500" => redirect(s, "/500"),
+        "/500" => status(s, "500 Internal Server Error"),
+        "/to-200" => redirect(s, "ok"),
+        "/ok" => status(s, "200 OK"),
+        "/loop" => redirect(s, "/loop"),
+        p if p.starts_with("/chain/") => match p[7..].parse::<u32>() {
+            Ok(0) => status(s, "200 OK"),
+            Ok(n) => redirect(s, &format!("/chain/{}", n - 1)),
+            Err(_) => status(s, "400 Bad Request"),
+        },
+        _ => status(s, "404 Not Found"),
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    for (path, want_code, want) in [
+        ("/to-500", 1, format!("-> status 500 at {base}/500 (1 redirect)")),
+        ("/to-200", 0, format!("-> 200 at {base}/ok (1 redirect) in ")),
+        (
+            "/loop",
+            1,
+            format!("-> redirect loop: {base}/loop again after 1 redirects"),
+        ),
+        (
+            "/chain/9",
+            0,
+            format!("-> 200 at {base}/chain/0 (9 redirects) in "),
+        ),
+        (
+            "/chain/10",
+            1,
+            format!("-> stopped after 10 redirects (the last to {base}/chain/0)"),
+        ),
+    ] {
+        seen.lock().unwrap().clear();
+        let o = hc(&[&format!("{base}{path}")]);
+        assert_eq!(code(&o), want_code, "{path}: {o:?}");
+        assert!(stdout(&o).contains(&want), "{path}: {o:?}");
+        assert_eq!(stdout(&o).lines().count(), 1, "{o:?}");
+        if path == "/chain/10" {
+            assert_eq!(seen.lock().unwrap().len(), 10, "{path}");
+        }
+    }
+}
+
+#[test]
+fn a_redirect_to_another_host_is_not_followed_and_counts() {
+    // "localhost" is another host name than "127.0.0.1", even if it is the same machine.
+    let (other, other_seen) = fixed("HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
+    let (port, _) = serve(move |s, _| redirect(s, &format!("http://localhost:{other}/x")));
+    let o = hc(&[&format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(
+        stdout(&o).contains(&format!(
+            "-> 302 (redirect to http://localhost:{other}/x not followed: another host) in "
+        )),
+        "{o:?}"
+    );
+    assert!(other_seen.lock().unwrap().is_empty());
+    // --status still judges the redirect itself.
+    let o = hc(&["--status", "200", &format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stdout(&o).contains("-> status 302"), "{o:?}");
+}
+
+#[test]
+fn the_timeout_bounds_every_hop_together() {
+    // The second hop accepts and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sport = silent.local_addr().unwrap().port();
+    let (port, _) = serve(move |s, _| redirect(s, &format!("http://127.0.0.1:{sport}/slow")));
+    let start = Instant::now();
+    let o = hc(&["--timeout", "1s", &format!("http://127.0.0.1:{port}/")]);
+    let took = start.elapsed();
+    drop(silent);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        stdout(&o).contains(&format!(
+            "-> timed out after 1s at http://127.0.0.1:{sport}/slow (1 redirect)"
+        )),
+        "{o:?}"
+    );
+    // One bound for all hops (a generous margin for a loaded machine).
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn obs_text_and_obs_fold_are_healthy() {
+    let (port, _) = serve(|s, _| {
+        let _ = s.write_all(
+            b"HTTP/1.1 200 Tr\xe8s bien\r\nServer: caf\xe9\r\nX-Folded: a,\r\n  b\r\nTransfer-Encoding: gzip,\r\n\tchunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        );
+    });
+    let o = hc(&["--body-contains", "ok", &format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    // What the server sent is escaped when printed.
+    let (port, _) = fixed("HTTP/1.1 200 OK\r\nCaf\u{e9} \u{1b}[2J\r\n\r\n");
+    let o = hc(&[&format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    let line = stdout(&o);
+    assert!(
+        line.contains(r#"malformed header line "Café \u{1b}[2J""#),
+        "{line}"
+    );
+    assert!(!line.trim_end().chars().any(char::is_control), "{line:?}");
+}
+
+#[test]
+fn nginx_routes_on_the_one_host_header() {
+    let test = "nginx_routes_on_the_one_host_header";
+    if !have("nginx", &["-v"]) {
+        return skip(test, "nginx is not installed (apt-get install nginx-light)");
+    }
+    let dir = TempDir::new("nginx");
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 16; }}
+http {{
+  access_log off; absolute_redirect off;
+  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
+  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
+  server {{ listen 127.0.0.1:{port} default_server; server_name _; return 404; }}
+  server {{ listen 127.0.0.1:{port}; server_name app.example;
+    location = /health {{ return 200 ok; }}
+    location = /old {{ return 302 /health; }}
+  }}
+}}
+"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut nginx = Command::new("nginx")
+        .args(["-e", &format!("{d}/error.log"), "-p"])
+        .arg(dir.path())
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nginx");
+    // Ready when the port accepts (or nginx has exited, which fails below).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline || nginx.try_wait().unwrap().is_some() {
+            let _ = nginx.kill();
+            let out = nginx.wait_with_output().unwrap();
+            panic!("nginx did not start: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let routed = hc(&["--header", "Host: app.example", &url("/health")]);
+    let unrouted = hc(&[&url("/health")]);
+    let redirected = hc(&["--header", "Host: app.example", &url("/old")]);
+    // What the probe used to send: two Host lines, which nginx refuses.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let two = format!(
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: app.example\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(two.as_bytes()).unwrap();
+    let answer = read_request(&mut s);
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    // Two Host headers get 400 from nginx; one routes to app.example.
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(code(&routed), 0, "{routed:?}");
+    assert!(stdout(&routed).contains("-> 200 in "), "{routed:?}");
+    assert_eq!(code(&unrouted), 1, "{unrouted:?}");
+    assert!(stdout(&unrouted).contains("-> status 404"), "{unrouted:?}");
+    // A relative redirect keeps the Host given.
+    assert_eq!(code(&redirected), 0, "{redirected:?}");
+    assert!(
+        stdout(&redirected).contains(&format!(
+            "-> 200 at http://127.0.0.1:{port}/health (1 redirect) in "
+        )),
+        "{redirected:?}"
+    );
 }

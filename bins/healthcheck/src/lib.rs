@@ -32,12 +32,15 @@ struct Args {
     /// the HTTP body (first 64 KiB) must contain this text
     #[argh(option)]
     body_contains: Option<String>,
-    /// extra HTTP request header "Name: value" (repeatable)
+    /// extra HTTP request header "Name: value" (repeatable); Host, User-Agent and Accept replace ours, and an empty User-Agent or Accept sends none
     #[argh(option, from_str_fn(header_arg))]
     header: Vec<String>,
     /// send the HTTP request over this unix socket
     #[argh(option)]
     unix_socket: Option<PathBuf>,
+    /// judge the first HTTP response, without following a redirect to the same host
+    #[argh(switch)]
+    no_follow: bool,
     /// signal PID 1 after --kill-after consecutive failures
     #[argh(switch)]
     kill_pid1: bool,
@@ -88,6 +91,7 @@ const FLAGS: &[Flag] = &[
     Flag::value("body-contains", None),
     Flag::value("header", Some(http::check_header)),
     Flag::value("unix-socket", None),
+    Flag::switch("no-follow"),
     Flag::switch("kill-pid1"),
     Flag::value("kill-after", Some(|v| count_arg(v).map(|_| ()))),
     Flag::value("start-period", Some(duration::check)),
@@ -149,6 +153,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         (a.body_contains.is_some(), "--body-contains"),
         (!a.header.is_empty(), "--header"),
         (a.unix_socket.is_some(), "--unix-socket"),
+        (a.no_follow, "--no-follow"),
     ] {
         if given && !is_http {
             return Err(Error::usage(format!(
@@ -198,6 +203,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
             headers: a.header,
             body_contains: a.body_contains,
             unix_socket: a.unix_socket,
+            no_follow: a.no_follow,
         },
         kill,
         state,
@@ -388,6 +394,11 @@ mod tests {
         let env = [("HEALTHCHECK_HEADER", "Authorization: Bearer a b")];
         let c = config(&s(&["http://h/"]), &env).unwrap();
         assert_eq!(c.http.headers, s(&["Authorization: Bearer a b"]));
+        assert!(!c.http.no_follow);
+        let c = config(&s(&["http://h/"]), &[("HEALTHCHECK_NO_FOLLOW", "1")]).unwrap();
+        assert!(c.http.no_follow);
+        let c = config(&s(&["--no-follow", "http://h/"]), &[("X", "")]).unwrap();
+        assert!(c.http.no_follow);
     }
 
     #[test]
@@ -407,6 +418,7 @@ mod tests {
                 "--kill-signal",
             ),
             (&["--header", "bad", "http://h/"][..], "--header"),
+            (&["--no-follow", "h:1"][..], "--no-follow"),
             (&["ftp://h"][..], "unknown scheme"),
             (
                 &["--unix-socket", &long_sock, "http://h/"][..],

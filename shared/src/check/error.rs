@@ -49,6 +49,14 @@ impl CheckError {
         }
     }
 
+    /// The same failure, `more` appended to its message (e.g. where it happened).
+    pub fn suffixed(self, more: &str) -> Self {
+        CheckError {
+            message: format!("{}{more}", self.message),
+            ..self
+        }
+    }
+
     /// Whether retrying costs the target nothing: the kernel said no at once
     /// (nothing listens), or the socket or file is not there yet.
     pub fn is_cheap(&self) -> bool {
@@ -88,6 +96,12 @@ impl std::ops::Deref for CheckError {
 
 impl PartialEq<&str> for CheckError {
     fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
+impl PartialEq<String> for CheckError {
+    fn eq(&self, other: &String) -> bool {
         self.message == *other
     }
 }
