@@ -160,7 +160,7 @@ fn show(service: &str) -> String {
 }
 
 /// One HTTP request to the app from inside its container (the image has
-/// Python): the response body, or the error.
+/// Python): the response body; panics when the request fails.
 fn http_in(container: &str, method: &str, path: &str, body: &str) -> String {
     let code = format!(
         "import urllib.request as u, sys\n\
@@ -182,7 +182,7 @@ fn now_unix() -> f64 {
         .as_secs_f64()
 }
 
-const MINUTES: Duration = Duration::from_secs(180);
+const LIMIT: Duration = Duration::from_secs(180);
 
 #[test]
 fn swarm_stack_replaces_unhealthy_rolls_back_scales_and_stops_on_term() {
@@ -259,7 +259,7 @@ fn swarm_stack_replaces_unhealthy_rolls_back_scales_and_stops_on_term() {
     // 1. Healthy, then its health endpoint fails: Swarm replaces the task
     // (no --kill-pid1), and the note in the volume is still there.
     let mut first = Vec::new();
-    wait_until("the db and the app are healthy", MINUTES, || {
+    wait_until("the db and the app are healthy", LIMIT, || {
         first = healthy(&svc);
         first.len() == 1 && healthy(&db).len() == 1
     });
@@ -271,7 +271,7 @@ fn swarm_stack_replaces_unhealthy_rolls_back_scales_and_stops_on_term() {
     let boots_before = http_in(&old.container, "GET", "/", "");
     http_in(&old.container, "POST", "/fail", "");
     let mut new = Vec::new();
-    wait_until("Swarm replaced the unhealthy task", MINUTES, || {
+    wait_until("Swarm replaced the unhealthy task", LIMIT, || {
         new = healthy(&svc);
         let replaced = new.len() == 1 && new[0].id != old.id;
         assert!(replaced || new.len() <= 1, "{}", show(&svc));
@@ -319,7 +319,7 @@ fn swarm_stack_replaces_unhealthy_rolls_back_scales_and_stops_on_term() {
     // 2. A rolling update to a release whose healthcheck never passes is
     // rolled back by Swarm itself (failure_action: rollback).
     deploy(broken_image);
-    wait_until("the update was rolled back", MINUTES, || {
+    wait_until("the update was rolled back", LIMIT, || {
         let st = docker_or_empty(&[
             "service",
             "inspect",
@@ -344,7 +344,7 @@ fn swarm_stack_replaces_unhealthy_rolls_back_scales_and_stops_on_term() {
     let st = docker_ok(&["inspect", "-f", "{{.State.Health.Status}}", &tried.container]);
     assert_eq!(st, "unhealthy", "{tried:?}");
     let mut back = Vec::new();
-    wait_until("the previous release serves again", MINUTES, || {
+    wait_until("the previous release serves again", LIMIT, || {
         back = healthy(&svc);
         back.len() == 1
     });
@@ -367,14 +367,14 @@ fn swarm_stack_replaces_unhealthy_rolls_back_scales_and_stops_on_term() {
     // period (KILL after it would show as 137).
     docker_ok(&["service", "scale", "--detach", &format!("{svc}=3")]);
     let mut three = Vec::new();
-    wait_until("three healthy replicas", MINUTES, || {
+    wait_until("three healthy replicas", LIMIT, || {
         three = healthy(&svc);
         three.len() == 3
     });
     let since = now_unix();
     docker_ok(&["service", "rm", &svc]);
     let label = format!("label=com.docker.swarm.service.name={svc}");
-    wait_until("the service's containers are gone", MINUTES, || {
+    wait_until("the service's containers are gone", LIMIT, || {
         docker_or_empty(&["ps", "-aq", "--filter", &label]).is_empty()
     });
     let until = now_unix() + 1.0;
