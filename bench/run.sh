@@ -3,7 +3,8 @@
 # Installs the peers from Debian's packages when missing, fetches the opencv-python wheel once
 # (into /var/cache/dockhand/wheels, outside the repo), then runs bench/bench.py, which writes
 # bench/RESULTS.md and bench/results.svg. Binaries come from $DOCKHAND_BIN_DIR (default
-# dist/x86_64, what `make dist` leaves). Arguments go to bench.py (--quick, --only SECTIONS).
+# dist/x86_64, what `make dist` leaves). Arguments go to bench.py (--quick, --only SECTIONS). Then,
+# on a full run, bench/fleet.sh adds the fleet figure (CPU spent on health probes) to RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,4 +80,21 @@ if [[ ! -f $torch_wheels/.complete ]] || [[ $(cat "$torch_wheels/.complete") != 
     fi
 fi
 
-exec /usr/bin/python3 -B bench/bench.py "$@"
+/usr/bin/python3 -B bench/bench.py "$@"
+
+# The fleet figure (Docker: 20 containers, 4 x 60 s), a section of its own in RESULTS.md; on its own:
+# bench/fleet.sh. A partial run (--only) leaves it out.
+only=0 quick=()
+for a in "$@"; do
+    case $a in
+        --only*) only=1 ;;
+        --quick) quick=(--quick) ;;
+    esac
+done
+if ((only == 0)); then
+    if docker info >/dev/null 2>&1; then
+        bench/fleet.sh "${quick[@]}"
+    else
+        say "no Docker engine: the fleet figure is left out"
+    fi
+fi

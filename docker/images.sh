@@ -9,6 +9,9 @@
 #   docker/images.sh busybox                   FROM scratch + busybox-static, applets in /bin
 #   docker/images.sh python3                   Debian minbase + python3 + python3-venv
 #   docker/images.sh postgresql                Debian minbase + PostgreSQL, ready to serve
+#   docker/images.sh s6                        Debian minbase + s6 + PostgreSQL + python3
+#                                              (the base of examples/all-in-one)
+#   docker/images.sh fleet                     Debian minbase + python3 + curl (bench/fleet.sh)
 #   docker/images.sh build [DOCKER BUILD ARGS...]   `docker build` with the builder this
 #                                              machine has (BuildKit through buildx, else legacy)
 #
@@ -185,6 +188,27 @@ EOF
     echo "$tag"
 }
 
+# The packages examples/all-in-one installs, already in place: its build then
+# skips apt-get (this machine's containers may not reach a mirror).
+s6() {
+    local changes=(
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+        'ENV LANG=C.UTF-8'
+        'CMD ["bash"]'
+    )
+    rootfs_image s6 "dockhand-aio/base-s6:$(suite)" s6 postgresql python3
+}
+
+# bench/fleet.sh: a Python service probed by healthcheck, curl or Python.
+fleet() {
+    local changes=(
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+        'ENV LANG=C.UTF-8'
+        'CMD ["python3"]'
+    )
+    rootfs_image fleet "dockhand-fleet/base:$(suite)" python3 curl
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -192,6 +216,8 @@ case $cmd in
     busybox) busybox ;;
     python3) python3 ;;
     postgresql) postgresql ;;
+    s6) s6 ;;
+    fleet) fleet ;;
     build) docker_build "$@" ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@
 //! server prints why it is skipped; under CI (CI=true) it fails instead, so
 //! nothing is silently skipped where it must run.
 
+pub mod engine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
