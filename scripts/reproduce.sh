@@ -49,11 +49,12 @@ files=()
 for arch in x86_64 aarch64; do for t in "${tools[@]}"; do files+=("dist/$arch/$t"); done; done
 files+=(dist/sbom.cdx.json dist/oci/index.json)
 fail=0
-printf '\nreproduce: %s\n  %-24s %-16s %-16s\n' "${head:0:7}" file "$a" "$b"
+printf '\nreproduce: %s, sha256 of each file\n  A: %s\n  B: %s\n' "${head:0:7}" "$a" "$b"
+printf '  %-24s %-64s %-64s\n' file A B
 for f in "${files[@]}"; do
-    x=$(sha256sum <"$a/$f" | cut -c1-16); y=$(sha256sum <"$b/$f" | cut -c1-16)
+    x=$(sha256sum <"$a/$f" | cut -d' ' -f1); y=$(sha256sum <"$b/$f" | cut -d' ' -f1)
     mark=same; [[ $x == "$y" ]] || { mark=DIFFERENT; fail=1; }
-    printf '  %-24s %-16s %-16s %s\n' "$f" "$x" "$y" "$mark"
+    printf '  %-24s %s %s %s\n' "$f" "$x" "$y" "$mark"
 done
 echo
 if ((fail)); then
