@@ -12,6 +12,9 @@ help:
 	@echo "make dist    static release binaries in dist/x86_64 and dist/aarch64, with a size table"
 	@echo "make bench   measure against the tools dockhand replaces (bench/RESULTS.md)"
 	@echo "make fuzz    run every fuzz target for a bounded time"
+	@echo "make sbom    CycloneDX SBOM of the toolkit in dist/sbom.cdx.json (make dist writes it too)"
+	@echo "make oci     the multi-arch toolkit image as an OCI layout in dist/oci (make dist writes it too)"
+	@echo "make reproduce  build a second clean checkout and compare every dist file's sha256"
 
 setup:
 	@scripts/setup.sh
@@ -48,3 +51,14 @@ clean:
 .PHONY: audit
 audit:
 	@scripts/audit.sh
+
+# Supply chain (README "Supply chain"): SBOM, OCI image layout, reproducibility.
+.PHONY: sbom oci reproduce
+sbom:
+	@scripts/sbom.py
+
+oci: dist
+	@scripts/oci.py
+
+reproduce: setup
+	@scripts/reproduce.sh

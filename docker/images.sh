@@ -80,6 +80,14 @@ toolkit() {
             cp "$dir/$t" "$ctx/$arch/$t"
         done
     fi
+    # The SBOM the image carries: make dist's, else written now.
+    if [[ -f $dir/sbom.cdx.json ]]; then
+        cp "$dir/sbom.cdx.json" "$ctx/sbom.cdx.json"
+    elif [[ -f $repo/dist/sbom.cdx.json ]]; then
+        cp "$repo/dist/sbom.cdx.json" "$ctx/sbom.cdx.json"
+    else
+        "$repo/scripts/sbom.py" "$ctx/sbom.cdx.json"
+    fi
     h=$(cd "$ctx" && hash_files "$here/Dockerfile" $(find . -type f | sort))
     lock toolkit
     if [[ $(inputs_of "$tag") != "$h" ]]; then

@@ -37,6 +37,7 @@ want strace strace
 want python3-pip /usr/lib/python3/dist-packages/pip
 want docker-compose docker-compose
 want nginx-light nginx
+want skopeo skopeo
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) != 0 ]]; then
@@ -67,6 +68,17 @@ if ! [[ -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import kubernetes_val
     "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
     echo "${pins[*]}" >"$venv/pins"
 fi
+
+# Supply chain, from crates.io at pinned versions: cargo-auditable embeds each
+# binary's dependency list (make dist); rust-audit-info reads it back
+# (tests/it/supply.rs).
+want_crate() { # CRATE VERSION
+    cargo install --list 2>/dev/null | grep -qx "$1 v$2:" && return 0
+    say "installing $1 $2 from crates.io"
+    cargo install --quiet --locked --version "$2" "$1"
+}
+want_crate cargo-auditable 0.7.2
+want_crate rust-audit-info 0.5.4
 
 # Redis and PostgreSQL from Debian may have been started as services; the
 # tests start their own on free loopback ports, so these do not matter.

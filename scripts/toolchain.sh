@@ -34,13 +34,14 @@ add_targets() { # toolchain
 
 if [[ $choice == nightly ]]; then
     if ! have_nightly; then echo "dist: DIST_TOOLCHAIN=nightly but no nightly toolchain is installed" >&2; exit 1; fi
-    # A nightly's musl std may not be published for every target; rebuilding
-    # std still needs the target's musl crt objects from it. Use nightly for
-    # the targets it has and stable for the rest.
+    # A nightly's musl std may not be published for every target. Rebuilding
+    # std needs only rust-src and the target's musl start files and libc.a;
+    # without nightly's rust-std, scripts/dist.sh takes those from the
+    # toolchain below (stable), which gets every target.
     for t in "${targets[@]}"; do
         rustup target list --toolchain nightly --installed 2>/dev/null | grep -qx "$t" \
             || rustup target add --toolchain nightly "$t" >/dev/null 2>&1 \
-            || echo "dist: nightly has no $t std; $t builds with stable (larger binaries)" >&2
+            || echo "dist: nightly has no $t std; std for $t is rebuilt with the musl objects of $(rustup show active-toolchain | cut -d' ' -f1)" >&2
     done
     add_targets "$(rustup show active-toolchain | cut -d' ' -f1)"
     if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then

@@ -20,7 +20,7 @@ pub fn main(tool: &str, tool_main: fn(Vec<String>) -> Result<i32, Error>) -> ! {
         }
     };
     if wants_version(&args) {
-        out::line(&format!("{tool} {}", crate::VERSION));
+        out::line(&version_line(tool));
         std::process::exit(0);
     }
     let code = match tool_main(args) {
@@ -33,6 +33,25 @@ pub fn main(tool: &str, tool_main: fn(Vec<String>) -> Result<i32, Error>) -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// What `--version` prints, the same for every tool:
+/// `runas 0.1.0 (git 62218de, x86_64-unknown-linux-musl, std rebuilt)`.
+///
+/// scripts/dist.sh sets the DOCKHAND_BUILD_* variables at build time (the
+/// commit, the target triple, whether std was rebuilt for size or prebuilt);
+/// a plain `cargo build` was told none of them and says "unknown".
+pub fn version_line(tool: &str) -> String {
+    fn or_unknown(v: Option<&'static str>) -> &'static str {
+        v.filter(|s| !s.is_empty()).unwrap_or("unknown")
+    }
+    format!(
+        "{tool} {} (git {}, {}, std {})",
+        crate::VERSION,
+        or_unknown(option_env!("DOCKHAND_BUILD_COMMIT")),
+        or_unknown(option_env!("DOCKHAND_BUILD_TARGET")),
+        or_unknown(option_env!("DOCKHAND_BUILD_STD")),
+    )
 }
 
 fn wants_version(args: &[String]) -> bool {
@@ -52,5 +71,17 @@ mod tests {
         assert!(v(&["--quiet", "--version"]));
         assert!(!v(&["x", "--", "app", "--version"]));
         assert!(!v(&[]));
+    }
+
+    #[test]
+    fn version_line_has_four_parts() {
+        let l = version_line("runas");
+        let rest = l
+            .strip_prefix(&format!("runas {} (git ", crate::VERSION))
+            .unwrap();
+        let inner = rest.strip_suffix(')').unwrap();
+        let parts: Vec<&str> = inner.split(", ").collect();
+        assert_eq!(parts.len(), 3, "{l}");
+        assert!(parts[2].starts_with("std "), "{l}");
     }
 }
