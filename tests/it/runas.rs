@@ -798,3 +798,253 @@ fn init_passes_on_term_from_outside_the_namespace() {
     assert!(rest.contains("got-term"), "{rest}");
     assert_eq!(status.code(), Some(9));
 }
+
+// ---------------------------------------------------------------------------
+// --init on a terminal, signal dispositions, real-time signals, stops
+
+/// Generous: these wait for events, never for a fixed time.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A pseudo terminal: the test holds the master side; the command gets the
+/// slave as stdin, stdout, stderr and controlling terminal, in a session of
+/// its own, as a terminal emulator's shell or `docker run -t`'s PID 1 does.
+struct Pty {
+    master: std::fs::File,
+    child: std::process::Child,
+    /// Everything read so far, and how much of it `expect` has used up.
+    seen: String,
+    used: usize,
+}
+
+impl Pty {
+    fn spawn(mut cmd: Command) -> Pty {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: posix_openpt takes flags and returns a new descriptor or -1.
+        let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        // SAFETY: `m` is a descriptor we own from here on.
+        let master = unsafe { std::fs::File::from_raw_fd(m) };
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: `m` is an open pty master; `name` is writable for its length.
+        unsafe {
+            assert_eq!(libc::grantpt(m), 0);
+            assert_eq!(libc::unlockpt(m), 0);
+            assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        }
+        // SAFETY: ptsname_r wrote a NUL-terminated string into `name`.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_string();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .unwrap();
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid and ioctl are async-signal-safe and touch no memory
+        // of the parent; stdin is the slave by now.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        // Dropping `cmd` closes our copies of the slave: once the command and
+        // everything it started are gone, reading the master ends (EIO).
+        drop(cmd);
+        Pty {
+            master,
+            child,
+            seen: String::new(),
+            used: 0,
+        }
+    }
+
+    /// Read more output, waiting at most until `deadline`; false at the end
+    /// of the output (every holder of the slave gone).
+    fn read_more(&mut self, deadline: Instant) -> bool {
+        use std::io::Read;
+        use std::os::unix::io::AsRawFd;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd: self.master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `p` is one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        assert!(
+            r > 0,
+            "no more output from the terminal within {DEADLINE:?}; so far:\n{}",
+            self.seen
+        );
+        let mut buf = [0u8; 4096];
+        match self.master.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
+            }
+        }
+    }
+
+    /// Wait for `want` in what the terminal shows after what was expected
+    /// last; panics with all output when it does not come.
+    fn expect(&mut self, want: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(i) = self.seen[self.used..].find(want) {
+                let before = self.seen[self.used..self.used + i].to_string();
+                self.used += i + want.len();
+                return before;
+            }
+            assert!(
+                self.read_more(deadline),
+                "the terminal closed before {want:?}; it showed:\n{}",
+                self.seen
+            );
+        }
+    }
+
+    /// Type `s` on the terminal.
+    fn send(&mut self, s: &str) {
+        use std::io::Write;
+        self.master.write_all(s.as_bytes()).unwrap();
+    }
+
+    /// Read to the end, then the command's exit status; and all output.
+    fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.read_more(deadline) {}
+        let st = self.child.wait().unwrap();
+        let code = st
+            .code()
+            .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0));
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host shell line (with $R the chroot) as PID 1 of new PID and mount
+/// namespaces, on a terminal; --kill-child so a failing test leaves nothing.
+fn ns_on_pty(root: &Path, inner: &str) -> Pty {
+    let c = ns(root, inner);
+    let mut args: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_os_string()).collect();
+    args.insert(0, "--kill-child".into());
+    let mut k = Command::new("unshare");
+    k.args(args).env_clear().envs(
+        c.get_envs()
+            .filter_map(|(k, v)| v.map(|v| (k.to_os_string(), v.to_os_string()))),
+    );
+    Pty::spawn(k)
+}
+
+/// Prints "fg=PGRP TPGID" from /proc/PID/stat of a shell's child (in the
+/// shell's process group); see `in_foreground`.
+const FOREGROUND_LINE: &str = "echo fg=$(cut -d' ' -f5,8 /proc/self/stat)";
+
+/// Read FOREGROUND_LINE's answer: whether the process group held the
+/// terminal's foreground (its pgrp is the terminal's tpgid).
+fn in_foreground(t: &mut Pty) -> bool {
+    t.expect("fg=");
+    let line = t.expect("\n");
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(f.len(), 2, "{line:?}");
+    f[0] == f[1]
+}
+
+#[test]
+fn init_gives_the_terminal_to_the_command_and_ctrl_c_reaches_it() {
+    let Some(root) = chroot("init_terminal") else {
+        return;
+    };
+    // As PID 1 (docker run -t): runas used to stop in tcsetpgrp and hang.
+    let mut t = ns_on_pty(
+        root.path(),
+        &format!(
+            "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c {}",
+            quote(&format!("{FOREGROUND_LINE}; echo cat-next; exec cat"))
+        ),
+    );
+    assert!(in_foreground(&mut t), "{}", t.seen);
+    t.expect("cat-next");
+    // cat reads from the terminal only in the foreground (else SIGTTIN):
+    // what it echoes back shows it reads.
+    t.send("ping-1\n");
+    t.expect("ping-1"); // the terminal's echo
+    t.expect("ping-1"); // cat's
+    t.send("\x03");
+    let (code, out) = t.finish();
+    assert_eq!(code, 130, "Ctrl-C: killed by SIGINT, 128+2: {out}");
+    assert!(!out.contains("stopped"), "{out}");
+
+    // Not PID 1, under a shell that is not interactive: the command gets the
+    // foreground, and the shell gets it back when runas is done.
+    let r = bin("runas");
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "{} --init root sh -c {}; echo back-$?; {FOREGROUND_LINE}",
+        r.display(),
+        quote(&format!("{FOREGROUND_LINE}; echo cat-next; exec cat"))
+    ));
+    let mut t = Pty::spawn(c);
+    assert!(in_foreground(&mut t), "{}", t.seen);
+    t.expect("cat-next");
+    t.send("ping-2\n");
+    t.expect("ping-2");
+    t.expect("ping-2");
+    t.send("\x03");
+    t.expect("back-130");
+    assert!(in_foreground(&mut t), "given back: {}", t.seen);
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn init_runs_an_interactive_shell_on_a_terminal() {
+    let Some(root) = chroot("init_interactive") else {
+        return;
+    };
+    let mut t = ns_on_pty(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -i",
+    );
+    // The answer, not the typed line (which the terminal echoes).
+    t.send("echo hi-$((6*7))\n");
+    t.expect("hi-42");
+    // A foreground job of the shell: it reads, and Ctrl-C ends it, not the
+    // shell.
+    // (Through sh -c: once go-6 shows, nothing reads the terminal but the
+    // job, so the line editor cannot swallow what is typed next.)
+    t.send("sh -c 'echo go-$((2*3)); exec cat'\n");
+    t.expect("go-6");
+    t.send("ping-3\n");
+    t.expect("ping-3");
+    t.expect("ping-3");
+    t.send("\x03");
+    // The shell takes the terminal back and may drop what was typed
+    // before its next prompt.
+    t.expect("$ ");
+    t.send("echo rc-$?\n");
+    t.expect("rc-130");
+    t.expect("$ ");
+    t.send("exit 3\n");
+    let (code, out) = t.finish();
+    assert_eq!(code, 3, "the shell's status through runas: {out}");
+    assert!(!out.contains("runas:"), "runas had nothing to say: {out}");
+}
