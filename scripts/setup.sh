@@ -31,6 +31,7 @@ want python3 /usr/bin/python3
 want iproute2 ip
 want curl curl
 want bsdutils script
+want tini tini
 want time /usr/bin/time
 want strace strace
 want python3-pip /usr/lib/python3/dist-packages/pip

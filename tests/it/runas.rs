@@ -940,18 +940,32 @@ impl Drop for Pty {
     }
 }
 
-/// A host shell line (with $R the chroot) as PID 1 of new PID and mount
-/// namespaces, on a terminal; --kill-child so a failing test leaves nothing.
-fn ns_on_pty(root: &Path, inner: &str) -> Pty {
+/// `ns(root, inner)` under timeout(1), with --kill-child: a regression that
+/// hangs fails the test (killed by KILL, 137) instead of hanging it, and
+/// leaves nothing running.
+fn ns_bounded(root: &Path, inner: &str) -> Command {
     let c = ns(root, inner);
-    let mut args: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_os_string()).collect();
-    args.insert(0, "--kill-child".into());
-    let mut k = Command::new("unshare");
-    k.args(args).env_clear().envs(
+    let mut k = Command::new("timeout");
+    k.args([
+        "-s",
+        "KILL",
+        &DEADLINE.as_secs().to_string(),
+        "unshare",
+        "--kill-child",
+    ])
+    .args(c.get_args())
+    .env_clear()
+    .envs(
         c.get_envs()
             .filter_map(|(k, v)| v.map(|v| (k.to_os_string(), v.to_os_string()))),
     );
-    Pty::spawn(k)
+    k
+}
+
+/// A host shell line (with $R the chroot) as PID 1 of new PID and mount
+/// namespaces, on a terminal.
+fn ns_on_pty(root: &Path, inner: &str) -> Pty {
+    Pty::spawn(ns_bounded(root, inner))
 }
 
 /// Prints "fg=PGRP TPGID" from /proc/PID/stat of a shell's child (in the
@@ -1047,4 +1061,191 @@ fn init_runs_an_interactive_shell_on_a_terminal() {
     let (code, out) = t.finish();
     assert_eq!(code, 3, "the shell's status through runas: {out}");
     assert!(!out.contains("runas:"), "runas had nothing to say: {out}");
+}
+
+/// SigIgn and SigBlk (hex masks) of COMMAND, started through `launcher`
+/// (runas or tini) by a parent that ignores SIGHUP (as nohup does) and, with
+/// `pipe_ignored`, SIGPIPE (as Python does), and blocks SIGUSR1 and signal
+/// 40 (a real-time one).
+fn dispositions_under(launcher: &[&str], pipe_ignored: bool) -> (String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(launcher[0]);
+    c.args(&launcher[1..])
+        .args(["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"]);
+    // SAFETY: only sigaction and sigprocmask, async-signal-safe, on local
+    // data; std has already reset the mask and SIGPIPE when this runs.
+    unsafe {
+        c.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigaddset(&mut set, 40);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            if pipe_ignored {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let o = run(&mut c);
+    assert!(o.status.success(), "{launcher:?}: {}", stderr(&o));
+    let out = stdout(&o);
+    (field(&out, "SigIgn"), field(&out, "SigBlk"))
+}
+
+#[test]
+fn command_keeps_the_ignored_and_blocked_signals_it_would_have_under_tini() {
+    let test = "init_dispositions";
+    if !need_root(test) {
+        return;
+    }
+    if !have("tini", &["--version"]) {
+        skip(test, "needs tini (Debian package tini); `make test` installs it");
+        return;
+    }
+    let r = bin("runas");
+    let r = r.to_str().unwrap();
+    let bit = |n: u32| 1u64 << (n - 1);
+    for pipe_ignored in [false, true] {
+        let tini = dispositions_under(&["tini", "-s", "--"], pipe_ignored);
+        // What the parent set, so that the comparison below can fail.
+        let ign = u64::from_str_radix(&tini.0, 16).unwrap();
+        let blk = u64::from_str_radix(&tini.1, 16).unwrap();
+        assert_eq!(ign & bit(1), bit(1), "HUP ignored under tini: {tini:?}");
+        assert_eq!(ign & bit(13) != 0, pipe_ignored, "PIPE under tini: {tini:?}");
+        assert_eq!(blk, bit(10) | bit(40), "USR1 and 40 blocked under tini: {tini:?}");
+        for launcher in [&[r, "--init", "root"][..], &[r, "root"][..]] {
+            let got = dispositions_under(launcher, pipe_ignored);
+            assert_eq!(
+                got, tini,
+                "{launcher:?} (SIGPIPE ignored by the parent: {pipe_ignored}) vs tini -s"
+            );
+        }
+    }
+}
+
+/// The (first) child of `pid`: runas under `unshare --fork` (chroot exec'd
+/// it) or under timeout(1).
+fn ns_child(pid: u32) -> i32 {
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pid)).unwrap();
+    children.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn init_passes_real_time_signals_on_as_pid_1_and_not() {
+    use std::io::{BufRead, BufReader};
+    let Some(root) = chroot("init_realtime") else {
+        return;
+    };
+    // 34: glibc's SIGRTMIN (Docker's RTMIN), which runas's musl keeps for
+    // itself; 37: SIGRTMIN+3 for glibc and Docker, systemd's stop signal;
+    // 64: SIGRTMAX.
+    for sig in [34, 37, 64] {
+        let script = format!("trap 'echo got-{sig}; kill $!; exit 5' {sig}; echo ready; sleep 1000 & wait");
+        for pid1 in [true, false] {
+            let mut c = if pid1 {
+                ns_bounded(
+                    root.path(),
+                    &format!(
+                        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c {}",
+                        quote(&script)
+                    ),
+                )
+            } else {
+                let mut c = Command::new("timeout");
+                c.args(["-s", "KILL", &DEADLINE.as_secs().to_string()])
+                    .arg(bin("runas"))
+                    .args(["--init", "root", "sh", "-c", &script]);
+                c
+            };
+            let mut child = c
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "ready");
+            // timeout -> unshare -> runas, or timeout -> runas.
+            let runas_pid = if pid1 {
+                ns_child(ns_child(child.id()) as u32)
+            } else {
+                ns_child(child.id())
+            };
+            // SAFETY: kill has no memory preconditions; the pid is runas.
+            assert_eq!(unsafe { libc::kill(runas_pid, sig) }, 0);
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+            let o = child.wait_with_output().unwrap();
+            assert!(
+                rest.contains(&format!("got-{sig}")),
+                "signal {sig}, PID 1: {pid1}: {rest}"
+            );
+            assert_eq!(
+                o.status.code(),
+                Some(5),
+                "signal {sig}, PID 1: {pid1}: runas survived and exited with the command's status; {}",
+                stderr(&o)
+            );
+        }
+    }
+    // From inside: the kernel drops a signal to PID 1 that PID 1 does not
+    // take, so only a forwarding init lets this through.
+    let o = run(&mut ns_bounded(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c \
+         'trap \"echo got-rt; exit 4\" 37; kill -37 1; sleep 1000 & wait'",
+    ));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    // Killed by a real-time signal: 128 + N.
+    let o = runas(root.path(), &["--init", "app", "sh", "-c", "kill -40 $$"]);
+    assert_eq!(code(&o), 168, "{}", stderr(&o));
+}
+
+#[test]
+fn a_stopped_command_does_not_leave_the_init_hanging() {
+    let Some(root) = chroot("init_stopped") else {
+        return;
+    };
+    // As PID 1 nothing above could resume a Ctrl-Z'd command: runas does.
+    let o = run(&mut ns_bounded(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c 'kill -TSTP $$; echo resumed'",
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "resumed");
+    assert!(stderr(&o).contains("SIGTSTP"), "{}", stderr(&o));
+
+    // Not PID 1: runas stops too, as a job does, and continuing it
+    // continues the command.
+    let mut child = Command::new(bin("runas"))
+        .args(["--init", "root", "sh", "-c", "kill -STOP $$; echo resumed"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let start = Instant::now();
+    while proc_state(pid) != Some('T') {
+        if start.elapsed() > DEADLINE {
+            let state = proc_state(pid);
+            let _ = child.kill();
+            panic!("runas did not stop with its command: state {state:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill has no memory preconditions; the pid is our child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "resumed");
+}
+
+/// The state letter of `pid` from /proc/PID/stat.
+fn proc_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
 }
