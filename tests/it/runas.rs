@@ -1027,6 +1027,25 @@ fn init_gives_the_terminal_to_the_command_and_ctrl_c_reaches_it() {
     assert!(in_foreground(&mut t), "given back: {}", t.seen);
     let (code, out) = t.finish();
     assert_eq!(code, 0, "{out}");
+
+    // Started in the background by a job-control shell: runas leaves the
+    // terminal where it is.
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "set -m; {} --init root sh -c {} & wait $!; echo bg-done; {FOREGROUND_LINE}",
+        r.display(),
+        quote(FOREGROUND_LINE)
+    ));
+    let mut t = Pty::spawn(c);
+    assert!(
+        !in_foreground(&mut t),
+        "a background runas took the terminal: {}",
+        t.seen
+    );
+    t.expect("bg-done");
+    assert!(in_foreground(&mut t), "the shell kept it: {}", t.seen);
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]
