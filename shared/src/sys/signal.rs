@@ -152,35 +152,32 @@ extern "C" fn capture_inherited() {
 #[link_section = ".init_array"]
 static CAPTURE_INHERITED: extern "C" fn() = capture_inherited;
 
+/// Signals this process set to SIG_IGN itself (`ignore`), besides SIGPIPE,
+/// which Rust's runtime ignores.
+static IGNORED_HERE: AtomicU64 = AtomicU64::new(0);
+
 /// Put the signal state back to what this process inherited, for the
-/// program about to be exec'd: each signal ignored then is ignored, every
-/// other signal this process ignores (SIGPIPE, from Rust's runtime; SIGTTIN
-/// and SIGTTOU, from `--init`) goes back to its default, and the blocked mask
-/// is the inherited one. Handlers need nothing: exec resets them to the
-/// default. Without the inherited state (not read): nothing blocked and
-/// SIGPIPE at its default.
+/// program about to be exec'd: each signal ignored then is ignored (a
+/// handler installed meanwhile would become the default across exec), each
+/// one ignored since (SIGPIPE by Rust's runtime, SIGTTIN and SIGTTOU by
+/// `--init`) goes back to its default, and the blocked mask is the inherited
+/// one. Other handlers need nothing: exec resets them to the default.
+/// Without the inherited state (not read): nothing blocked and SIGPIPE at
+/// its default.
 pub fn restore_inherited() -> io::Result<()> {
     let Some(inh) = inherited() else {
         set_kernel_mask(0)?;
         return set_disposition(libc::SIGPIPE, libc::SIG_DFL);
     };
-    for n in 1..=MAX_SIGNAL {
-        if n == libc::SIGKILL || n == libc::SIGSTOP {
-            continue;
+    for n in inh.ignored.iter() {
+        if n != libc::SIGKILL && n != libc::SIGSTOP && usable(n) {
+            set_disposition(n, libc::SIG_IGN)?;
         }
-        let want_ignored = inh.ignored.contains(n);
-        // A caught signal that was ignored is ignored again (exec would
-        // make it default); one ignored here but not then goes to default.
-        if let Some(now) = is_ignored(n) {
-            if now != want_ignored {
-                let h = if want_ignored {
-                    libc::SIG_IGN
-                } else {
-                    libc::SIG_DFL
-                };
-                set_disposition(n, h)?;
-            }
-        }
+    }
+    let mut since = Sigs(IGNORED_HERE.load(Ordering::Relaxed));
+    since.add(libc::SIGPIPE);
+    for n in since.iter().filter(|&n| !inh.ignored.contains(n)) {
+        set_disposition(n, libc::SIG_DFL)?;
     }
     set_kernel_mask(inh.blocked.0)
 }
@@ -199,6 +196,7 @@ fn set_disposition(n: i32, handler: libc::sighandler_t) -> io::Result<()> {
 /// Ignore each of `sigs` in this process.
 pub fn ignore(sigs: &[i32]) -> io::Result<()> {
     for &n in sigs {
+        IGNORED_HERE.fetch_or(Sigs::of(&[n]).0, Ordering::Relaxed);
         set_disposition(n, libc::SIG_IGN)?;
     }
     Ok(())
