@@ -1237,30 +1237,71 @@ fn a_stopped_command_does_not_leave_the_init_hanging() {
     assert_eq!(stdout(&o).trim(), "resumed");
     assert!(stderr(&o).contains("SIGTSTP"), "{}", stderr(&o));
 
-    // Not PID 1: runas stops too, as a job does, and continuing it
-    // continues the command.
+    // Not PID 1 and no job control above (the test is runas's parent, in
+    // its process group): the same.
+    let o = run(Command::new("timeout")
+        .args(["-s", "KILL", &DEADLINE.as_secs().to_string()])
+        .arg(bin("runas"))
+        .args(["--init", "root", "sh", "-c", "kill -TSTP $$; echo resumed"])
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "resumed");
+
+    // A job of a job-control shell: runas stops with its command, so the
+    // shell sees the job stopped, and `fg` resumes both.
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "set -m; {} --init root sh -c {}; echo stopped-$?; fg; echo done-$?",
+        bin("runas").display(),
+        quote("kill -TSTP $$; echo resumed")
+    ));
+    let mut t = Pty::spawn(c);
+    t.expect("stopped-");
+    t.expect("resumed");
+    t.expect("done-0");
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("continues it"), "runas left it to the shell: {out}");
+
+    // STOP, sent on purpose, is left until CONT comes.
     let mut child = Command::new(bin("runas"))
-        .args(["--init", "root", "sh", "-c", "kill -STOP $$; echo resumed"])
+        .args([
+            "--init",
+            "root",
+            "sh",
+            "-c",
+            "echo $$; kill -STOP $$; echo resumed",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id() as i32;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let cmd: i32 = line.trim().parse().unwrap();
     let start = Instant::now();
-    while proc_state(pid) != Some('T') {
+    while proc_state(cmd) != Some('T') {
         if start.elapsed() > DEADLINE {
-            let state = proc_state(pid);
             let _ = child.kill();
-            panic!("runas did not stop with its command: state {state:?}");
+            panic!("the command did not stop: {:?}", proc_state(cmd));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // CONT to runas is passed on.
     // SAFETY: kill has no memory preconditions; the pid is our child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGCONT) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o).trim(), "resumed");
+    assert_eq!(rest.trim(), "resumed");
+    assert!(
+        stderr(&o).contains("stays stopped until runas gets SIGCONT"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The state letter of `pid` from /proc/PID/stat.

@@ -217,22 +217,24 @@ impl Supervisor {
 
     /// COMMAND stopped (waitpid's WUNTRACED), so it cannot go on by itself.
     ///
-    /// Not PID 1: someone above may do job control (a shell's Ctrl-Z, fg,
-    /// bg), so runas stops too, as the job it is part of; when continued it
-    /// passes on the terminal's foreground if it got it back, and continues
-    /// COMMAND's group. A parent without job control sees runas stopped.
+    /// Stopped from the terminal (TSTP: Ctrl-Z; TTIN/TTOU: terminal use from
+    /// the background) under a job-control shell (runas's parent is in the
+    /// same session but another process group, as a shell's job is): runas
+    /// stops too, as the job it is part of, so the shell's `fg`, `bg` and
+    /// `kill -CONT %1` work; when continued, it passes the terminal's
+    /// foreground on if it has it and continues COMMAND's group.
     ///
-    /// PID 1: nothing above can resume anything, so runas does what a shell
-    /// would and says so on stderr: TTIN/TTOU (COMMAND used the terminal from
-    /// the background) give COMMAND's group the terminal and continue it;
-    /// TSTP (Ctrl-Z) continues it; STOP, sent on purpose, is left until a
-    /// CONT comes (runas passes CONT on).
+    /// Otherwise (PID 1, or no job control above), nothing else would resume
+    /// COMMAND, so runas does what a shell would and says so on stderr:
+    /// TTIN/TTOU give COMMAND's group the terminal and continue it; TSTP
+    /// continues it; STOP, sent on purpose, is left until a CONT comes
+    /// (runas passes CONT on).
     fn on_stopped(&self, sig: i32) {
-        let tty = privs::stdin_is_tty();
-        if !self.pid1 {
+        let from_terminal = matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
+        if from_terminal && !self.pid1 && privs::job_control_above() {
             let _ = process::kill(process::getpid(), libc::SIGSTOP);
             // Continued.
-            if tty && privs::terminal_foreground().ok() == Some(self.own_group) {
+            if privs::stdin_is_tty() && privs::terminal_foreground().ok() == Some(self.own_group) {
                 let _ = privs::give_terminal(self.group());
             }
             self.signal_group(libc::SIGCONT);
@@ -258,7 +260,7 @@ impl Supervisor {
             }
             libc::SIGTSTP => out::warn(
                 crate::TOOL,
-                "command stopped by SIGTSTP (Ctrl-Z); as PID 1 nothing could resume it, so runas continues it",
+                "command stopped by SIGTSTP (Ctrl-Z); nothing above runas could resume it, so runas continues it",
             ),
             _ => {
                 out::warn(

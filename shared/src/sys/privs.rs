@@ -151,6 +151,20 @@ pub fn process_group_of(pid: i32) -> io::Result<i32> {
         .map_err(io::Error::from)
 }
 
+/// Whether this process runs as a job of a job-control shell: its parent
+/// is in the same session but in another process group. Then a stop of
+/// this process is seen by the parent, which can resume it (`fg`).
+pub fn job_control_above() -> bool {
+    use nix::unistd::{getpgid, getsid, Pid};
+    let parent = nix::unistd::getppid();
+    match (getsid(None), getsid(Some(parent)), getpgid(Some(parent))) {
+        (Ok(mine), Ok(theirs), Ok(pgrp)) => {
+            mine == theirs && pgrp != nix::unistd::getpgrp() && parent != Pid::from_raw(0)
+        }
+        _ => false,
+    }
+}
+
 /// The foreground process group of the terminal on standard input (fails
 /// when it is not this session's controlling terminal).
 pub fn terminal_foreground() -> io::Result<i32> {
