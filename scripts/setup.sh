@@ -32,6 +32,7 @@ want iproute2 ip
 want nftables nft
 want curl curl
 want bsdutils script
+want tini tini
 want time /usr/bin/time
 want strace strace
 want python3-pip /usr/lib/python3/dist-packages/pip

@@ -32,7 +32,8 @@ pub fn candidates(cmd: &str, path_env: Option<&str>) -> Vec<PathBuf> {
 }
 
 /// Exec `argv` (argv[0] is the command). Returns only on failure, with the
-/// error to exit with. Signal state is reset for the new program first.
+/// error to exit with. The signal state this process inherited (ignored set, blocked mask) is
+/// restored for the new program first.
 pub fn exec(argv: &[String]) -> Error {
     let Some(cmd) = argv.first() else {
         return Error::usage("no command given");
@@ -44,7 +45,7 @@ pub fn exec(argv: &[String]) -> Error {
         Ok(a) => a,
         Err(e) => return e,
     };
-    if let Err(e) = crate::sys::signal::reset_for_exec() {
+    if let Err(e) = crate::sys::signal::restore_inherited() {
         return Error::failed(format!("cannot reset signals before exec: {e}"));
     }
     let path_env = std::env::var("PATH").ok();

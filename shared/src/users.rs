@@ -157,12 +157,58 @@ pub struct Db {
     pub group: Option<Vec<GroupEntry>>,
 }
 
+/// What a file that is not a regular one is, for the error.
+fn kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Read `path`, which must be a regular file of at most MAX_FILE bytes.
+///
+/// A symlink is followed, as the C library does (a ConfigMap volume links
+/// its files into `..data/`); what it leads to is checked before opening
+/// (a FIFO would block the open, and read, forever; opening a device may
+/// do something), opened O_NONBLOCK|O_NOCTTY so that one swapped in
+/// between cannot block either, and checked again on the open file.
 fn read_bounded(path: &Path) -> Result<Option<String>, String> {
-    let f = match std::fs::File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular = |t: std::fs::FileType| {
+        format!(
+            "{} is {}, not a regular file; refusing to read it",
+            path.display(),
+            kind(t)
+        )
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(not_regular(m.file_type())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
+    match f.metadata() {
+        Ok(m) if !m.is_file() => return Err(not_regular(m.file_type())),
+        Ok(_) => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
     let mut b = Vec::new();
     f.take(MAX_FILE + 1)
         .read_to_end(&mut b)
@@ -432,5 +478,32 @@ dup:x:1000:app
             assert!(db().resolve(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(db().resolve("2147483647").is_ok());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_and_a_symlink_is_followed() {
+        let dir = std::env::temp_dir().join(format!("dockhand-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let etc = dir.join("etc");
+        let _ = std::fs::remove_dir_all(&etc);
+        std::fs::create_dir(&etc).unwrap();
+        // No writer ever opens it: a blocking open would wait forever.
+        nix::unistd::mkfifo(
+            &etc.join("passwd"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let e = Db::load(&etc).unwrap_err();
+        assert!(e.contains("passwd is a FIFO, not a regular file"), "{e}");
+        std::fs::remove_file(etc.join("passwd")).unwrap();
+        std::fs::create_dir(etc.join("group")).unwrap();
+        let e = Db::load(&etc).unwrap_err();
+        assert!(e.contains("group is a directory"), "{e}");
+        std::fs::remove_dir(etc.join("group")).unwrap();
+        std::fs::write(dir.join("real-passwd"), "app:x:7:8::/h:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("../real-passwd", etc.join("passwd")).unwrap();
+        let db = Db::load(&etc).unwrap();
+        assert_eq!(db.resolve("app").unwrap().uid, Uid(7));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

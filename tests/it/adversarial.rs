@@ -2097,3 +2097,43 @@ fn missing_names_times_rpath_directories_stay_small() {
         }
     }
 }
+
+/// /etc/passwd or /etc/group as a FIFO (no writer ever comes): runas says so
+/// on one line and exits 1 instead of waiting forever in open or read; a
+/// symlink to a regular file is followed, as the C library does.
+#[test]
+fn passwd_or_group_as_a_fifo_is_refused_without_hanging() {
+    if !need_root("passwd_fifo") {
+        return;
+    }
+    for file in ["passwd", "group"] {
+        let Some(root) = busybox_root("passwd_fifo", "app:x:1000:1000::/:/bin/sh\n", "app:x:1000:\n") else {
+            return;
+        };
+        let p = root.join("etc").join(file);
+        std::fs::remove_file(&p).unwrap();
+        let o = run(Command::new("mkfifo").arg(&p));
+        assert!(o.status.success(), "mkfifo: {}", stderr(&o));
+        let o = runas_in(root.path(), &["app", "id", "-u"]);
+        assert_eq!(clean_exit(&o, &[1, 2], file), 1, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("runas: ") && err.contains(&format!("/etc/{file} is a FIFO")),
+            "{err}"
+        );
+        assert!(stdout(&o).is_empty());
+        // The same file, moved elsewhere and linked: followed and read.
+        std::fs::remove_file(&p).unwrap();
+        let content = if file == "passwd" {
+            "app:x:1000:1000::/:/bin/sh\n"
+        } else {
+            "app:x:1000:\n"
+        };
+        std::fs::write(root.join("tmp").join(file), content).unwrap();
+        std::os::unix::fs::symlink(format!("../tmp/{file}"), &p).unwrap();
+        let o = runas_in(root.path(), &["app", "id", "-u"]);
+        assert_eq!(clean_exit(&o, &[0], file), 0, "{}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "1000");
+    }
+}

@@ -1104,3 +1104,116 @@ fn ldcheck_run_step_fails_opencv_build_without_libraries() {
         if apt { "apt in the build" } else { "host .debs" }
     );
 }
+
+// ---------------------------------------------------------------------------
+// 9. runas --init on a terminal (docker run -t, -it) and with a real-time
+//    STOPSIGNAL (systemd's SIGRTMIN+3)
+
+#[test]
+fn runas_init_on_a_terminal_and_with_a_realtime_stop_signal() {
+    let test = "runas_init_on_a_terminal_and_with_a_realtime_stop_signal";
+    if !engine(test) {
+        return;
+    }
+    let image = busybox_image();
+    let names = [unique("tty-t"), unique("tty-it"), unique("rtmin3")];
+    let _clean = Cleanup::containers(&names);
+    let limit = "120";
+
+    // -t: runas used to stop in tcsetpgrp and hang before COMMAND started.
+    // COMMAND's process group (field 5 of /proc/self/stat) is the
+    // terminal's foreground group (field 8).
+    let o = run(Command::new("timeout").args([
+        "-s",
+        "KILL",
+        limit,
+        "docker",
+        "run",
+        "-t",
+        "--name",
+        &names[0],
+        &image,
+        "runas",
+        "--init",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "read -r _ _ _ _ pgrp _ _ tpgid _ < /proc/self/stat; echo \"fg=$pgrp/$tpgid\"",
+    ]));
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let fg = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("fg="))
+        .unwrap_or_else(|| panic!("{out}"));
+    let (pgrp, tpgid) = fg.split_once('/').unwrap();
+    assert_eq!(pgrp, tpgid, "COMMAND holds the terminal's foreground: {out}");
+
+    // -it with an interactive shell, typed on a terminal (script(1) gives
+    // docker's client one): the shell answers, and its status comes back.
+    if have("script", &["--version"]) {
+        let line = format!(
+            "timeout -s KILL {limit} docker run -it --name {} {image} runas --init app -- sh -i",
+            names[1]
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"echo hi-$((6*7))\nexit 3\n")
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        let out = stdout(&o);
+        assert!(out.contains("hi-42"), "the shell answered: {out}{}", stderr(&o));
+        assert_eq!(
+            inspect(&names[1], "{{.State.ExitCode}}"),
+            "3",
+            "the shell's status through runas: {out}"
+        );
+    } else {
+        skip(test, "the -it part needs script (bsdutils)");
+    }
+
+    // STOPSIGNAL SIGRTMIN+3 (37 for Docker and glibc): runas as PID 1 used
+    // to drop it, so docker stop waited its whole timeout and sent KILL.
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &names[2],
+        "--stop-signal",
+        "SIGRTMIN+3",
+        &image,
+        "runas",
+        "--init",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo service: RTMIN+3 received; exit 0' 37; echo service: started; \
+         while :; do sleep 1 & wait $!; done",
+    ]);
+    wait_until("the service started", Duration::from_secs(60), || {
+        logs(&names[2]).contains("service: started")
+    });
+    let t = Instant::now();
+    docker_ok(&["stop", "-t", "30", &names[2]]);
+    let took = t.elapsed().as_secs_f64();
+    let out = logs(&names[2]);
+    assert_eq!(
+        inspect(&names[2], "{{.State.ExitCode}}"),
+        "0",
+        "the trap's status, not 137: {out}"
+    );
+    assert!(out.contains("RTMIN+3 received"), "{out}");
+    // Docker would SIGKILL at 30 s.
+    assert!(took < 20.0, "stop took {took:.1}s");
+}

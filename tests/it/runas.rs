@@ -913,3 +913,514 @@ fn a_tree_of_another_uid_is_handed_over_with_modes_kept() {
     }
     assert_eq!(owner(&root.join("etc/passwd")), (0, 0));
 }
+
+// ---------------------------------------------------------------------------
+// --init on a terminal, signal dispositions, real-time signals, stops
+
+/// Generous: these wait for events, never for a fixed time.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A pseudo terminal: the test holds the master side; the command gets the
+/// slave as stdin, stdout, stderr and controlling terminal, in a session of
+/// its own, as a terminal emulator's shell or `docker run -t`'s PID 1 does.
+struct Pty {
+    master: std::fs::File,
+    child: std::process::Child,
+    /// Everything read so far, and how much of it `expect` has used up.
+    seen: String,
+    used: usize,
+}
+
+impl Pty {
+    fn spawn(mut cmd: Command) -> Pty {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: posix_openpt takes flags and returns a new descriptor or -1.
+        let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        // SAFETY: `m` is a descriptor we own from here on.
+        let master = unsafe { std::fs::File::from_raw_fd(m) };
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: `m` is an open pty master; `name` is writable for its length.
+        unsafe {
+            assert_eq!(libc::grantpt(m), 0);
+            assert_eq!(libc::unlockpt(m), 0);
+            assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        }
+        // SAFETY: ptsname_r wrote a NUL-terminated string into `name`.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_string();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .unwrap();
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid and ioctl are async-signal-safe and touch no memory
+        // of the parent; stdin is the slave by now.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        // Dropping `cmd` closes our copies of the slave: once the command and
+        // everything it started are gone, reading the master ends (EIO).
+        drop(cmd);
+        Pty {
+            master,
+            child,
+            seen: String::new(),
+            used: 0,
+        }
+    }
+
+    /// Read more output, waiting at most until `deadline`; false at the end
+    /// of the output (every holder of the slave gone).
+    fn read_more(&mut self, deadline: Instant) -> bool {
+        use std::io::Read;
+        use std::os::unix::io::AsRawFd;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd: self.master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `p` is one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        assert!(
+            r > 0,
+            "no more output from the terminal within {DEADLINE:?}; so far:\n{}",
+            self.seen
+        );
+        let mut buf = [0u8; 4096];
+        match self.master.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
+            }
+        }
+    }
+
+    /// Wait for `want` in what the terminal shows after what was expected
+    /// last; panics with all output when it does not come.
+    fn expect(&mut self, want: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(i) = self.seen[self.used..].find(want) {
+                let before = self.seen[self.used..self.used + i].to_string();
+                self.used += i + want.len();
+                return before;
+            }
+            assert!(
+                self.read_more(deadline),
+                "the terminal closed before {want:?}; it showed:\n{}",
+                self.seen
+            );
+        }
+    }
+
+    /// Type `s` on the terminal.
+    fn send(&mut self, s: &str) {
+        use std::io::Write;
+        self.master.write_all(s.as_bytes()).unwrap();
+    }
+
+    /// Read to the end, then the command's exit status; and all output.
+    fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.read_more(deadline) {}
+        let st = self.child.wait().unwrap();
+        let code = st
+            .code()
+            .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0));
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ns(root, inner)` under timeout(1), with --kill-child: a regression that
+/// hangs fails the test (killed by KILL, 137) instead of hanging it, and
+/// leaves nothing running.
+fn ns_bounded(root: &Path, inner: &str) -> Command {
+    let c = ns(root, inner);
+    let mut k = Command::new("timeout");
+    k.args([
+        "-s",
+        "KILL",
+        &DEADLINE.as_secs().to_string(),
+        "unshare",
+        "--kill-child",
+    ])
+    .args(c.get_args())
+    .env_clear()
+    .envs(
+        c.get_envs()
+            .filter_map(|(k, v)| v.map(|v| (k.to_os_string(), v.to_os_string()))),
+    );
+    k
+}
+
+/// A host shell line (with $R the chroot) as PID 1 of new PID and mount
+/// namespaces, on a terminal.
+fn ns_on_pty(root: &Path, inner: &str) -> Pty {
+    Pty::spawn(ns_bounded(root, inner))
+}
+
+/// Prints "fg=PGRP TPGID" from /proc/PID/stat of a shell's child (in the
+/// shell's process group); see `in_foreground`.
+const FOREGROUND_LINE: &str = "echo fg=$(cut -d' ' -f5,8 /proc/self/stat)";
+
+/// Read FOREGROUND_LINE's answer: whether the process group held the
+/// terminal's foreground (its pgrp is the terminal's tpgid).
+fn in_foreground(t: &mut Pty) -> bool {
+    t.expect("fg=");
+    let line = t.expect("\n");
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(f.len(), 2, "{line:?}");
+    f[0] == f[1]
+}
+
+#[test]
+fn init_gives_the_terminal_to_the_command_and_ctrl_c_reaches_it() {
+    let Some(root) = chroot("init_terminal") else {
+        return;
+    };
+    // As PID 1 (docker run -t): runas used to stop in tcsetpgrp and hang.
+    let mut t = ns_on_pty(
+        root.path(),
+        &format!(
+            "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c {}",
+            quote(&format!("{FOREGROUND_LINE}; echo cat-next; exec cat"))
+        ),
+    );
+    assert!(in_foreground(&mut t), "{}", t.seen);
+    t.expect("cat-next");
+    // cat reads from the terminal only in the foreground (else SIGTTIN):
+    // what it echoes back shows it reads.
+    t.send("ping-1\n");
+    t.expect("ping-1"); // the terminal's echo
+    t.expect("ping-1"); // cat's
+    t.send("\x03");
+    let (code, out) = t.finish();
+    assert_eq!(code, 130, "Ctrl-C: killed by SIGINT, 128+2: {out}");
+    assert!(!out.contains("stopped"), "{out}");
+
+    // Not PID 1, under a shell that is not interactive: the command gets the
+    // foreground, and the shell gets it back when runas is done.
+    let r = bin("runas");
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "{} --init root sh -c {}; echo back-$?; {FOREGROUND_LINE}",
+        r.display(),
+        quote(&format!("{FOREGROUND_LINE}; echo cat-next; exec cat"))
+    ));
+    let mut t = Pty::spawn(c);
+    assert!(in_foreground(&mut t), "{}", t.seen);
+    t.expect("cat-next");
+    t.send("ping-2\n");
+    t.expect("ping-2");
+    t.expect("ping-2");
+    t.send("\x03");
+    t.expect("back-130");
+    assert!(in_foreground(&mut t), "given back: {}", t.seen);
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
+
+    // Started in the background by a job-control shell: runas leaves the
+    // terminal where it is.
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "set -m; {} --init root sh -c {} & wait $!; echo bg-done; {FOREGROUND_LINE}",
+        r.display(),
+        quote(FOREGROUND_LINE)
+    ));
+    let mut t = Pty::spawn(c);
+    assert!(
+        !in_foreground(&mut t),
+        "a background runas took the terminal: {}",
+        t.seen
+    );
+    t.expect("bg-done");
+    assert!(in_foreground(&mut t), "the shell kept it: {}", t.seen);
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn init_runs_an_interactive_shell_on_a_terminal() {
+    let Some(root) = chroot("init_interactive") else {
+        return;
+    };
+    let mut t = ns_on_pty(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -i",
+    );
+    // The answer, not the typed line (which the terminal echoes).
+    t.send("echo hi-$((6*7))\n");
+    t.expect("hi-42");
+    // A foreground job of the shell: it reads, and Ctrl-C ends it, not the
+    // shell.
+    // (Through sh -c: once go-6 shows, nothing reads the terminal but the
+    // job, so the line editor cannot swallow what is typed next.)
+    t.send("sh -c 'echo go-$((2*3)); exec cat'\n");
+    t.expect("go-6");
+    t.send("ping-3\n");
+    t.expect("ping-3");
+    t.expect("ping-3");
+    t.send("\x03");
+    // The shell takes the terminal back and may drop what was typed
+    // before its next prompt.
+    t.expect("$ ");
+    t.send("echo rc-$?\n");
+    t.expect("rc-130");
+    t.expect("$ ");
+    t.send("exit 3\n");
+    let (code, out) = t.finish();
+    assert_eq!(code, 3, "the shell's status through runas: {out}");
+    assert!(!out.contains("runas:"), "runas had nothing to say: {out}");
+}
+
+/// SigIgn and SigBlk (hex masks) of COMMAND, started through `launcher`
+/// (runas or tini) by a parent that ignores SIGHUP (as nohup does) and, with
+/// `pipe_ignored`, SIGPIPE (as Python does), and blocks SIGUSR1 and signal
+/// 40 (a real-time one).
+fn dispositions_under(launcher: &[&str], pipe_ignored: bool) -> (String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(launcher[0]);
+    c.args(&launcher[1..])
+        .args(["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"]);
+    // SAFETY: only sigaction and sigprocmask, async-signal-safe, on local
+    // data; std has already reset the mask and SIGPIPE when this runs.
+    unsafe {
+        c.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigaddset(&mut set, 40);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            if pipe_ignored {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let o = run(&mut c);
+    assert!(o.status.success(), "{launcher:?}: {}", stderr(&o));
+    let out = stdout(&o);
+    (field(&out, "SigIgn"), field(&out, "SigBlk"))
+}
+
+#[test]
+fn command_keeps_the_ignored_and_blocked_signals_it_would_have_under_tini() {
+    let test = "init_dispositions";
+    if !need_root(test) {
+        return;
+    }
+    if !have("tini", &["--version"]) {
+        skip(test, "needs tini (Debian package tini); `make test` installs it");
+        return;
+    }
+    let r = bin("runas");
+    let r = r.to_str().unwrap();
+    let bit = |n: u32| 1u64 << (n - 1);
+    for pipe_ignored in [false, true] {
+        let tini = dispositions_under(&["tini", "-s", "--"], pipe_ignored);
+        // What the parent set, so that the comparison below can fail.
+        let ign = u64::from_str_radix(&tini.0, 16).unwrap();
+        let blk = u64::from_str_radix(&tini.1, 16).unwrap();
+        assert_eq!(ign & bit(1), bit(1), "HUP ignored under tini: {tini:?}");
+        assert_eq!(ign & bit(13) != 0, pipe_ignored, "PIPE under tini: {tini:?}");
+        assert_eq!(blk, bit(10) | bit(40), "USR1 and 40 blocked under tini: {tini:?}");
+        for launcher in [&[r, "--init", "root"][..], &[r, "root"][..]] {
+            let got = dispositions_under(launcher, pipe_ignored);
+            assert_eq!(
+                got, tini,
+                "{launcher:?} (SIGPIPE ignored by the parent: {pipe_ignored}) vs tini -s"
+            );
+        }
+    }
+}
+
+/// The (first) child of `pid`: runas under `unshare --fork` (chroot exec'd
+/// it) or under timeout(1).
+fn ns_child(pid: u32) -> i32 {
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pid)).unwrap();
+    children.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn init_passes_real_time_signals_on_as_pid_1_and_not() {
+    use std::io::{BufRead, BufReader};
+    let Some(root) = chroot("init_realtime") else {
+        return;
+    };
+    // 34: glibc's SIGRTMIN (Docker's RTMIN), which runas's musl keeps for
+    // itself; 37: SIGRTMIN+3 for glibc and Docker, systemd's stop signal;
+    // 64: SIGRTMAX.
+    for sig in [34, 37, 64] {
+        let script = format!("trap 'echo got-{sig}; kill $!; exit 5' {sig}; echo ready; sleep 1000 & wait");
+        for pid1 in [true, false] {
+            let mut c = if pid1 {
+                ns_bounded(
+                    root.path(),
+                    &format!(
+                        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c {}",
+                        quote(&script)
+                    ),
+                )
+            } else {
+                let mut c = Command::new("timeout");
+                c.args(["-s", "KILL", &DEADLINE.as_secs().to_string()])
+                    .arg(bin("runas"))
+                    .args(["--init", "root", "sh", "-c", &script]);
+                c
+            };
+            let mut child = c
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "ready");
+            // timeout -> unshare -> runas, or timeout -> runas.
+            let runas_pid = if pid1 {
+                ns_child(ns_child(child.id()) as u32)
+            } else {
+                ns_child(child.id())
+            };
+            // SAFETY: kill has no memory preconditions; the pid is runas.
+            assert_eq!(unsafe { libc::kill(runas_pid, sig) }, 0);
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+            let o = child.wait_with_output().unwrap();
+            assert!(
+                rest.contains(&format!("got-{sig}")),
+                "signal {sig}, PID 1: {pid1}: {rest}"
+            );
+            assert_eq!(
+                o.status.code(),
+                Some(5),
+                "signal {sig}, PID 1: {pid1}: runas survived and exited with the command's status; {}",
+                stderr(&o)
+            );
+        }
+    }
+    // From inside: the kernel drops a signal to PID 1 that PID 1 does not
+    // take, so only a forwarding init lets this through.
+    let o = run(&mut ns_bounded(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c \
+         'trap \"echo got-rt; exit 4\" 37; kill -37 1; sleep 1000 & wait'",
+    ));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    // Killed by a real-time signal: 128 + N.
+    let o = runas(root.path(), &["--init", "app", "sh", "-c", "kill -40 $$"]);
+    assert_eq!(code(&o), 168, "{}", stderr(&o));
+}
+
+#[test]
+fn a_stopped_command_does_not_leave_the_init_hanging() {
+    let Some(root) = chroot("init_stopped") else {
+        return;
+    };
+    // As PID 1 nothing above could resume a Ctrl-Z'd command: runas does.
+    let o = run(&mut ns_bounded(
+        root.path(),
+        "exec chroot \"$R\" /usr/local/bin/runas --init app sh -c 'kill -TSTP $$; echo resumed'",
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "resumed");
+    assert!(stderr(&o).contains("SIGTSTP"), "{}", stderr(&o));
+
+    // Not PID 1 and no job control above (the test is runas's parent, in
+    // its process group): the same.
+    let o = run(Command::new("timeout")
+        .args(["-s", "KILL", &DEADLINE.as_secs().to_string()])
+        .arg(bin("runas"))
+        .args(["--init", "root", "sh", "-c", "kill -TSTP $$; echo resumed"])
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "resumed");
+
+    // A job of a job-control shell: runas stops with its command, so the
+    // shell sees the job stopped, and `fg` resumes both.
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "set -m; {} --init root sh -c {}; echo stopped-$?; fg; echo done-$?",
+        bin("runas").display(),
+        quote("kill -TSTP $$; echo resumed")
+    ));
+    let mut t = Pty::spawn(c);
+    t.expect("stopped-");
+    t.expect("resumed");
+    t.expect("done-0");
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("continues it"), "runas left it to the shell: {out}");
+
+    // STOP, sent on purpose, is left until CONT comes.
+    let mut child = Command::new(bin("runas"))
+        .args([
+            "--init",
+            "root",
+            "sh",
+            "-c",
+            "echo $$; kill -STOP $$; echo resumed",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let cmd: i32 = line.trim().parse().unwrap();
+    let start = Instant::now();
+    while proc_state(cmd) != Some('T') {
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("the command did not stop: {:?}", proc_state(cmd));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // CONT to runas is passed on.
+    // SAFETY: kill has no memory preconditions; the pid is our child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGCONT) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(rest.trim(), "resumed");
+    assert!(
+        stderr(&o).contains("stays stopped until runas gets SIGCONT"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The state letter of `pid` from /proc/PID/stat.
+fn proc_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+}

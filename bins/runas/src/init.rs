@@ -9,9 +9,15 @@
 //! service that is PID 1 and does not handle SIGTERM ignores `docker stop`.
 //! Here the signals are blocked and taken with sigtimedwait, which counts as
 //! handling them.
+//!
+//! Terminal: when runas's process group holds the terminal's foreground,
+//! COMMAND gets a process group of its own and the foreground, so Ctrl-C
+//! reaches COMMAND (and its group) and not the init. COMMAND starts with the
+//! signal state runas inherited (ignored set and blocked mask), as under
+//! `tini -s`. See `on_stopped` for what happens when COMMAND stops.
 
 use dockhand::error::Error;
-use dockhand::sys::process::{self, Exit, Forked};
+use dockhand::sys::process::{self, ChildEvent, Exit, Forked};
 use dockhand::sys::{privs, signal};
 use dockhand::{exec, out};
 use std::time::{Duration, Instant};
@@ -19,30 +25,37 @@ use std::time::{Duration, Instant};
 /// The default --grace: below Docker's 10 s stop timeout.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(8);
 
-/// Signals passed on to COMMAND: every catchable one except those the kernel
-/// raises for the process's own faults and the terminal stops for background
-/// reads and writes (tini's choice).
-pub const FORWARDED: &[i32] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGPIPE,
-    libc::SIGALRM,
-    libc::SIGTERM,
-    libc::SIGSTKFLT,
-    libc::SIGCONT,
-    libc::SIGTSTP,
-    libc::SIGURG,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGWINCH,
-    libc::SIGIO,
-    libc::SIGPWR,
+/// Signals the init does not pass on. KILL and STOP cannot be caught.
+/// CHLD is the init's own business. SEGV, BUS, FPE, ILL, TRAP and SYS are
+/// what the kernel raises for a process's own faults: sent from outside,
+/// they mean nothing for COMMAND. TTIN and TTOU are the terminal's stops for
+/// background reads and writes: the init ignores them (it hands the terminal
+/// to COMMAND and may write a warning from a background group), and the
+/// terminal sends them to COMMAND's group itself; a TTIN/TTOU sent to runas
+/// by hand is dropped rather than stopping COMMAND.
+const NOT_FORWARDED: &[i32] = &[
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGCHLD,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
 ];
+
+/// Signals passed on to COMMAND: every number 1..=64 but NOT_FORWARDED, so
+/// every real-time one (SIGRTMIN+3 is systemd's stop signal), including
+/// 32-34, which runas's C library (musl) keeps for itself but a glibc
+/// program calls SIGRTMIN (34) and Docker sends for `SIGRTMIN`.
+pub fn forwarded() -> Vec<i32> {
+    (1..=signal::MAX_SIGNAL)
+        .filter(|n| !NOT_FORWARDED.contains(n))
+        .collect()
+}
 
 /// Signals after which COMMAND gets --grace to exit before SIGKILL.
 fn stops(sig: i32) -> bool {
@@ -51,32 +64,57 @@ fn stops(sig: i32) -> bool {
 
 /// Run `command` under this init; returns the exit status for runas.
 pub fn run(command: &[String], grace: Duration, setsid: bool) -> Result<i32, Error> {
-    let mut sigs = FORWARDED.to_vec();
+    let mut sigs = forwarded();
     sigs.push(libc::SIGCHLD);
     // Blocked before the fork, so nothing arrives between fork and the wait
-    // loop unnoticed; the child unblocks them just before exec.
+    // loop unnoticed; the child restores the inherited mask just before exec.
     signal::block(&sigs).map_err(|e| Error::failed(format!("cannot block signals: {e}")))?;
     // Visible handlers (SigCgt), so `healthcheck --kill-pid1` sees that this
-    // init takes TERM; exec in the child resets them to the default.
-    signal::install_noop_handlers(FORWARDED)
+    // init takes TERM; they also undo an inherited SIG_IGN, which would
+    // discard the signal (or, for CHLD, reap children behind our back).
+    // exec in the child resets them.
+    // (Only the ones the C library lets us touch; the others stay at their
+    // default, which blocking makes harmless.)
+    let handled: Vec<i32> = sigs.iter().copied().filter(|&n| signal::usable(n)).collect();
+    signal::install_noop_handlers(&handled)
         .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
-    if process::getpid() != 1 {
+    // The init hands the terminal over from what becomes a background group,
+    // and may write to it from there: neither may stop it. tini does the same.
+    signal::ignore(&[libc::SIGTTIN, libc::SIGTTOU])
+        .map_err(|e| Error::failed(format!("cannot ignore SIGTTIN/SIGTTOU: {e}")))?;
+    let pid1 = process::getpid() == 1;
+    if !pid1 {
         // Orphans of COMMAND come to us, not to whoever started runas.
         if let Err(e) = privs::set_child_subreaper() {
             out::warn(crate::TOOL, &format!("cannot become a child subreaper: {e}"));
         }
     }
+    let own_group = privs::process_group();
+    // Only a foreground init passes the terminal on: one started in the
+    // background (`runas --init ... &`) must not take it from the shell.
+    let foreground = privs::stdin_is_tty() && privs::terminal_foreground().ok() == Some(own_group);
     process::wait_single_threaded(Duration::from_secs(2))
         .map_err(|e| Error::failed(format!("cannot fork: {e}")))?;
     let child = match process::fork() {
-        Ok(Forked::Child) => child(command, setsid),
+        Ok(Forked::Child) => child(command, setsid, foreground),
         Ok(Forked::Parent { child }) => child,
         Err(e) => return Err(Error::failed(format!("cannot fork: {e}"))),
     };
-    supervise(child, &sigs, grace)
+    let s = Supervisor {
+        child,
+        pid1,
+        own_group,
+    };
+    let status = s.supervise(&sigs, grace);
+    if foreground && privs::terminal_foreground().is_ok_and(|g| g != own_group) {
+        // Give the terminal back, so that whoever started runas (a script
+        // under a terminal) is not left in a background group.
+        let _ = privs::give_terminal(own_group);
+    }
+    status
 }
 
-fn child(command: &[String], setsid: bool) -> ! {
+fn child(command: &[String], setsid: bool, foreground: bool) -> ! {
     let tty = privs::stdin_is_tty();
     if setsid && tty {
         // A new session has no controlling terminal: nothing in it can push
@@ -87,11 +125,17 @@ fn child(command: &[String], setsid: bool) -> ! {
         }
     } else {
         // Its own process group, so the grace kill reaches all of it and
-        // nothing else; with a terminal, make that group the foreground one
-        // (SIGTTOU is still blocked here, so this cannot stop us).
+        // nothing else; with the terminal's foreground, pass that on (SIGTTOU
+        // is ignored here, so tcsetpgrp from what is now a background group
+        // cannot stop us). exec below restores the inherited dispositions.
         let _ = privs::own_process_group();
-        if tty {
-            let _ = privs::take_terminal();
+        if foreground {
+            if let Err(e) = privs::give_terminal(privs::process_group()) {
+                out::warn(
+                    crate::TOOL,
+                    &format!("cannot give the terminal to the command: {e}"),
+                );
+            }
         }
     }
     let e = exec::exec(command);
@@ -101,57 +145,131 @@ fn child(command: &[String], setsid: bool) -> ! {
     std::process::exit(e.code())
 }
 
-/// What to do when the time runs out.
-fn kill_group(child: i32) {
-    if process::kill(-child, libc::SIGKILL).is_err() {
-        let _ = process::kill(child, libc::SIGKILL);
-    }
+struct Supervisor {
+    child: i32,
+    pid1: bool,
+    own_group: i32,
 }
 
-fn supervise(child: i32, sigs: &[i32], grace: Duration) -> Result<i32, Error> {
-    let mut deadline: Option<Instant> = None;
-    loop {
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let got = process::wait_signal(sigs, timeout)
-            .map_err(|e| Error::failed(format!("waiting for signals: {e}")))?;
-        match got {
-            None => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+impl Supervisor {
+    /// COMMAND's process group: its own, unless it moved.
+    fn group(&self) -> i32 {
+        privs::process_group_of(self.child).unwrap_or(self.child)
+    }
+
+    /// Send `sig` to COMMAND's process group, or to COMMAND alone.
+    fn signal_group(&self, sig: i32) {
+        let g = self.group();
+        if g == self.own_group || process::kill(-g, sig).is_err() {
+            let _ = process::kill(self.child, sig);
+        }
+    }
+
+    fn supervise(&self, sigs: &[i32], grace: Duration) -> Result<i32, Error> {
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let got = process::wait_signal(sigs, timeout)
+                .map_err(|e| Error::failed(format!("waiting for signals: {e}")))?;
+            match got {
+                None => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        out::warn(
+                            crate::TOOL,
+                            "command still running after --grace; sending KILL to its process group",
+                        );
+                        self.signal_group(libc::SIGKILL);
+                        deadline = None;
+                    }
+                }
+                Some(libc::SIGCHLD) => {
+                    if let Some(exit) = self.reap()? {
+                        return Ok(exit.status());
+                    }
+                }
+                Some(sig) => {
+                    let _ = process::kill(self.child, sig);
+                    if stops(sig) && deadline.is_none() {
+                        deadline = Some(Instant::now() + grace);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reap every child that has exited; the main child's status when it is
+    /// one. A stopped main child is dealt with on the way; a stopped orphan
+    /// is left to whoever stopped it.
+    fn reap(&self) -> Result<Option<Exit>, Error> {
+        let mut main = None;
+        loop {
+            match process::reap_or_stopped() {
+                Ok(Some((pid, ChildEvent::Ended(exit)))) if pid == self.child => main = Some(exit),
+                Ok(Some((pid, ChildEvent::Stopped(sig)))) if pid == self.child && main.is_none() => {
+                    self.on_stopped(sig)
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(main),
+                Err(e) => return Err(Error::failed(format!("waiting for children: {e}"))),
+            }
+        }
+    }
+
+    /// COMMAND stopped (waitpid's WUNTRACED), so it cannot go on by itself.
+    ///
+    /// Stopped from the terminal (TSTP: Ctrl-Z; TTIN/TTOU: terminal use from
+    /// the background) under a job-control shell (runas's parent is in the
+    /// same session but another process group, as a shell's job is): runas
+    /// stops too, as the job it is part of, so the shell's `fg`, `bg` and
+    /// `kill -CONT %1` work; when continued, it passes the terminal's
+    /// foreground on if it has it and continues COMMAND's group.
+    ///
+    /// Otherwise (PID 1, or no job control above), nothing else would resume
+    /// COMMAND, so runas does what a shell would and says so on stderr:
+    /// TTIN/TTOU give COMMAND's group the terminal and continue it; TSTP
+    /// continues it; STOP, sent on purpose, is left until a CONT comes
+    /// (runas passes CONT on).
+    fn on_stopped(&self, sig: i32) {
+        let from_terminal = matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
+        if from_terminal && !self.pid1 && privs::job_control_above() {
+            let _ = process::kill(process::getpid(), libc::SIGSTOP);
+            // Continued.
+            if privs::stdin_is_tty() && privs::terminal_foreground().ok() == Some(self.own_group) {
+                let _ = privs::give_terminal(self.group());
+            }
+            self.signal_group(libc::SIGCONT);
+            return;
+        }
+        let name = signal::name(sig);
+        match sig {
+            libc::SIGTTIN | libc::SIGTTOU => {
+                if let Err(e) = privs::give_terminal(self.group()) {
                     out::warn(
                         crate::TOOL,
-                        "command still running after --grace; sending KILL to its process group",
+                        &format!(
+                            "command stopped by SIG{name} (terminal use from the background) and cannot be \
+                             given the terminal ({e}); it stays stopped"
+                        ),
                     );
-                    kill_group(child);
-                    deadline = None;
+                    return;
                 }
+                out::warn(
+                    crate::TOOL,
+                    &format!("command stopped by SIG{name}; gave it the terminal and continued it"),
+                );
             }
-            Some(libc::SIGCHLD) => {
-                if let Some(exit) = reap(child)? {
-                    return Ok(exit.status());
-                }
-            }
-            Some(sig) => {
-                let _ = process::kill(child, sig);
-                if stops(sig) && deadline.is_none() {
-                    deadline = Some(Instant::now() + grace);
-                }
+            libc::SIGTSTP => out::warn(
+                crate::TOOL,
+                "command stopped by SIGTSTP (Ctrl-Z); nothing above runas could resume it, so runas continues it",
+            ),
+            _ => {
+                out::warn(
+                    crate::TOOL,
+                    &format!("command stopped by SIG{name}; it stays stopped until runas gets SIGCONT"),
+                );
+                return;
             }
         }
-    }
-}
-
-/// Reap every child that has exited; the main child's status when it is one.
-fn reap(child: i32) -> Result<Option<Exit>, Error> {
-    let mut main = None;
-    loop {
-        match process::reap_any() {
-            Ok(Some((pid, exit))) => {
-                if pid == child {
-                    main = Some(exit);
-                }
-            }
-            Ok(None) => return Ok(main),
-            Err(e) => return Err(Error::failed(format!("waiting for children: {e}"))),
-        }
+        self.signal_group(libc::SIGCONT);
     }
 }

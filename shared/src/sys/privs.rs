@@ -1,6 +1,7 @@
 //! Privileges: the setgroups -> setgid -> setuid drop with a read-back from
 //! the kernel, capability checks and changes (bounding, ambient, keep-caps),
-//! no_new_privs, the child-subreaper flag and new sessions.
+//! no_new_privs, the child-subreaper flag, new sessions, process groups and
+//! the terminal's foreground group.
 //!
 //! Everything here goes through nix's and caps' safe wrappers; no `unsafe`.
 
@@ -167,10 +168,45 @@ pub fn own_process_group() -> io::Result<()> {
     nix::unistd::setpgid(me, me).map_err(io::Error::from)
 }
 
-/// Make this process's group the terminal's foreground group, so that the
-/// command can read from it. SIGTTOU must be blocked by the caller.
-pub fn take_terminal() -> io::Result<()> {
-    nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp()).map_err(io::Error::from)
+/// This process's process group.
+pub fn process_group() -> i32 {
+    nix::unistd::getpgrp().as_raw()
+}
+
+/// The process group of `pid`.
+pub fn process_group_of(pid: i32) -> io::Result<i32> {
+    nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))
+        .map(|p| p.as_raw())
+        .map_err(io::Error::from)
+}
+
+/// Whether this process runs as a job of a job-control shell: its parent
+/// is in the same session but in another process group. Then a stop of
+/// this process is seen by the parent, which can resume it (`fg`).
+pub fn job_control_above() -> bool {
+    use nix::unistd::{getpgid, getsid, Pid};
+    let parent = nix::unistd::getppid();
+    match (getsid(None), getsid(Some(parent)), getpgid(Some(parent))) {
+        (Ok(mine), Ok(theirs), Ok(pgrp)) => {
+            mine == theirs && pgrp != nix::unistd::getpgrp() && parent != Pid::from_raw(0)
+        }
+        _ => false,
+    }
+}
+
+/// The foreground process group of the terminal on standard input (fails
+/// when it is not this session's controlling terminal).
+pub fn terminal_foreground() -> io::Result<i32> {
+    nix::unistd::tcgetpgrp(std::io::stdin())
+        .map(|p| p.as_raw())
+        .map_err(io::Error::from)
+}
+
+/// Make `pgrp` the foreground group of the terminal on standard input, so
+/// that it can read from it and Ctrl-C reaches it. From a background group
+/// this raises SIGTTOU unless the caller blocks or ignores it, which it must.
+pub fn give_terminal(pgrp: i32) -> io::Result<()> {
+    nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::Pid::from_raw(pgrp)).map_err(io::Error::from)
 }
 
 #[cfg(feature = "caps")]

@@ -1,7 +1,5 @@
 //! Processes: fork, wait, kill, and reading a process's state from /proc.
 
-use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::io;
 
@@ -57,17 +55,53 @@ impl Exit {
     }
 }
 
+/// What waitpid reported.
+enum Waited {
+    /// Nothing (WNOHANG and no child changed state, or no child at all).
+    Nothing,
+    Ended(i32, Exit),
+    Stopped(i32, i32),
+    /// Continued, or another state the caller did not ask about.
+    Other,
+}
+
+/// waitpid(2) on raw numbers: nix's `WaitStatus` has no place for a child
+/// killed or stopped by a real-time signal, and reports EINVAL after such a
+/// child is already reaped.
+fn waitpid_raw(pid: i32, flags: libc::c_int) -> io::Result<Waited> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid, writable int; waitpid writes only it.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r < 0 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::EINTR => continue,
+                nix::errno::Errno::ECHILD => return Ok(Waited::Nothing),
+                e => return Err(e.into()),
+            }
+        }
+        if r == 0 {
+            return Ok(Waited::Nothing);
+        }
+        return Ok(if libc::WIFEXITED(status) {
+            Waited::Ended(r, Exit::Code(libc::WEXITSTATUS(status)))
+        } else if libc::WIFSIGNALED(status) {
+            Waited::Ended(r, Exit::Signal(libc::WTERMSIG(status)))
+        } else if libc::WIFSTOPPED(status) {
+            Waited::Stopped(r, libc::WSTOPSIG(status))
+        } else {
+            Waited::Other
+        });
+    }
+}
+
 /// Reap any child without blocking: `Ok(None)` when none has exited.
 pub fn reap_any() -> io::Result<Option<(i32, Exit)>> {
     loop {
-        match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, c)) => return Ok(Some((pid.as_raw(), Exit::Code(c)))),
-            Ok(WaitStatus::Signaled(pid, s, _)) => return Ok(Some((pid.as_raw(), Exit::Signal(s as i32)))),
-            Ok(WaitStatus::StillAlive) => return Ok(None),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::ECHILD) => return Ok(None),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+        match waitpid_raw(-1, libc::WNOHANG)? {
+            Waited::Ended(pid, e) => return Ok(Some((pid, e))),
+            Waited::Nothing => return Ok(None),
+            Waited::Stopped(..) | Waited::Other => continue,
         }
     }
 }
@@ -75,20 +109,44 @@ pub fn reap_any() -> io::Result<Option<(i32, Exit)>> {
 /// Block until `pid` exits.
 pub fn wait_for(pid: i32) -> io::Result<Exit> {
     loop {
-        match nix::sys::wait::waitpid(Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, c)) => return Ok(Exit::Code(c)),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(Exit::Signal(s as i32)),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+        match waitpid_raw(pid, 0)? {
+            Waited::Ended(_, e) => return Ok(e),
+            Waited::Nothing => return Err(io::Error::from_raw_os_error(libc::ECHILD)),
+            Waited::Stopped(..) | Waited::Other => continue,
         }
     }
 }
 
-/// Send signal `sig` to `pid` (negative: a process group).
+/// What happened to a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEvent {
+    Ended(Exit),
+    /// Stopped by this signal (STOP, TSTP, TTIN, TTOU).
+    Stopped(i32),
+}
+
+/// Like `reap_any`, but also report children that stopped (WUNTRACED);
+/// continued ones are passed over.
+pub fn reap_or_stopped() -> io::Result<Option<(i32, ChildEvent)>> {
+    loop {
+        match waitpid_raw(-1, libc::WNOHANG | libc::WUNTRACED)? {
+            Waited::Ended(pid, e) => return Ok(Some((pid, ChildEvent::Ended(e)))),
+            Waited::Stopped(pid, s) => return Ok(Some((pid, ChildEvent::Stopped(s)))),
+            Waited::Nothing => return Ok(None),
+            Waited::Other => continue,
+        }
+    }
+}
+
+/// Send signal `sig` (real-time ones included) to `pid` (negative: a
+/// process group).
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
-    let s = Signal::try_from(sig).map_err(io::Error::from)?;
-    nix::sys::signal::kill(Pid::from_raw(pid), s).map_err(io::Error::from)
+    // SAFETY: kill takes two integers and touches no memory of ours; a bad
+    // signal number is refused with EINVAL.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Whether `pid` exists (signal 0).
@@ -208,22 +266,30 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 
 /// Wait up to `timeout` (`None`: no limit) for one of `sigs`, which the
 /// caller must have blocked in every thread. `Ok(None)` when the time passed.
+/// The kernel's call is made directly, with its 64-bit set, so that the
+/// numbers the C library keeps for itself (32-34) can be waited for too.
 pub fn wait_signal(sigs: &[i32], timeout: Option<std::time::Duration>) -> io::Result<Option<i32>> {
-    let mut set = nix::sys::signal::SigSet::empty();
-    for &s in sigs {
-        set.add(Signal::try_from(s).map_err(io::Error::from)?);
-    }
+    let set: u64 = crate::sys::signal::Sigs::of(sigs).0;
     let ts = timeout.map(nix::sys::time::TimeSpec::from);
     let ts_ptr = ts
         .as_ref()
         .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
     loop {
-        // SAFETY: `set` is a valid, initialised sigset_t; a null siginfo
-        // pointer is allowed; `ts_ptr` is null or points to `ts`, which lives
-        // until the end of this function.
-        let r = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), ts_ptr) };
+        // SAFETY: `set` is 8 readable bytes, the size passed (the kernel's
+        // sigset size on Linux); a null siginfo pointer is allowed; `ts_ptr`
+        // is null or points to `ts`, which lives until the end of this
+        // function.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                &set as *const u64,
+                std::ptr::null_mut::<libc::siginfo_t>(),
+                ts_ptr,
+                8usize,
+            )
+        };
         if r >= 0 {
-            return Ok(Some(r));
+            return Ok(Some(r as i32));
         }
         match nix::errno::Errno::last() {
             nix::errno::Errno::EAGAIN => return Ok(None),
