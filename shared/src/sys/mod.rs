@@ -3,6 +3,7 @@
 //! carry `#![forbid(unsafe_code)]`.
 
 pub mod alloc;
+pub mod atomic;
 pub mod fs;
 pub mod notify;
 pub mod pid1;
