@@ -1854,3 +1854,43 @@ fn planted_state_files_never_stop_the_count() {
         }
     }
 }
+
+/// Not root, and someone else (here root) owns /tmp/dockhand-<uid> in the
+/// sticky /tmp: it cannot be set aside, so nothing is counted, and the line
+/// says why and what to do; the planted directory is left as it was.
+#[test]
+fn a_private_directory_taken_by_another_user_fails_closed() {
+    const T: &str = "a_private_directory_taken_by_another_user_fails_closed";
+    if !need_root(T) {
+        return;
+    }
+    if !have("unshare", &["--version"]) || !have("setpriv", &["--version"]) {
+        skip(T, "needs unshare and setpriv (util-linux)");
+        return;
+    }
+    let probe = format!(
+        "setpriv --reuid 4242 --regid 4242 --clear-groups {} --kill-pid1 file:///tmp/absent",
+        bin("healthcheck").display()
+    );
+    let script = format!(
+        "mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n\
+         mkdir -m 700 /tmp/dockhand-4242 && touch /tmp/dockhand-4242/keep\n\
+         {probe}; {probe}; echo \"exit $?\"; ls -A /tmp; stat -c %u /tmp/dockhand-4242\n"
+    );
+    let (o, _) = run_bounded(
+        Command::new("unshare").args(["--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", &script]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let want = "(failures not counted: state directory /tmp/dockhand-4242: was owned by uid 0 and cannot be \
+                set aside: operation not permitted; pass --state FILE)";
+    for l in &lines[..2] {
+        assert!(
+            l.starts_with("unhealthy: file:///tmp/absent -> ") && l.ends_with(want),
+            "{o:?}"
+        );
+    }
+    assert_eq!(lines[2..], ["exit 1", "dockhand-4242", "0"], "{o:?}");
+}

@@ -87,10 +87,14 @@ pub fn default_path(key: &str) -> PathBuf {
 /// planting them faster than we move them.
 const MAX_ASIDE: usize = 8;
 
-fn err(path: &Path, e: impl std::fmt::Display) -> String {
+/// An error for a one-line message: lower case, without "(os error N)".
+fn plain(e: impl std::fmt::Display) -> String {
     let e = e.to_string();
-    let e = e.split(" (os error").next().unwrap_or(&e).to_lowercase();
-    format!("state file {}: {e}", path.display())
+    e.split(" (os error").next().unwrap_or(&e).to_lowercase()
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("state file {}: {}", path.display(), plain(e))
 }
 
 /// Why `st` is not ours to use, or None when it is.
@@ -117,27 +121,34 @@ fn planted(st: &Stat, me: u32, want_dir: bool) -> Option<String> {
     None
 }
 
-/// Move a planted `name` in `dir` out of the way and say so.
-fn set_aside(dir: BorrowedFd<'_>, name: &CStr, shown: &Path, why: &str) -> Result<String, String> {
-    let aside = atomic::set_aside_at(dir, name).map_err(|e| {
-        err(
-            shown,
-            format!("{why} and cannot be set aside: {e}; pass --state FILE"),
-        )
-    })?;
+/// Move a planted `name` in `dir` out of the way and say so (the caller
+/// puts "state file" or "state directory" in front, of either). None when
+/// it is gone already: a concurrent probe moved it.
+fn set_aside(dir: BorrowedFd<'_>, name: &CStr, shown: &Path, why: &str) -> Result<Option<String>, String> {
+    let aside = match atomic::set_aside_at(dir, name) {
+        Ok(a) => a,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "{}: {why} and cannot be set aside: {}; pass --state FILE",
+                shown.display(),
+                plain(e)
+            ))
+        }
+    };
     let aside = shown.with_file_name(std::ffi::OsStr::from_bytes(aside.to_bytes()));
-    Ok(format!(
+    Ok(Some(format!(
         "{} {why}; set aside as {}",
         shown.display(),
         aside.display()
-    ))
+    )))
 }
 
 /// Open (creating it) the private directory: a directory of ours, 0700.
 /// Anything else at its name is set aside; when that is not allowed (not
 /// root, someone else's entry in a sticky /tmp) nothing is counted.
 fn open_private(dir: &Path, warnings: &mut Vec<String>) -> Result<OwnedFd, String> {
-    let derr = |e: &dyn std::fmt::Display| format!("state directory {}: {e}", dir.display());
+    let derr = |e: &dyn std::fmt::Display| format!("state directory {}: {}", dir.display(), plain(e));
     let me = nix::unistd::geteuid().as_raw();
     let (tmp, name) = atomic::parent_of(dir).map_err(|e| derr(&e))?;
     for _ in 0..MAX_ASIDE {
@@ -151,9 +162,8 @@ fn open_private(dir: &Path, warnings: &mut Vec<String>) -> Result<OwnedFd, Strin
             Err(e) => return Err(derr(&e)),
         };
         if let Some(why) = planted(&st, me, true) {
-            let w = set_aside(tmp.as_fd(), &name, dir, &why)
-                .map_err(|e| e.replacen("state file", "state directory", 1))?;
-            warnings.push(format!("state directory {w}"));
+            let w = set_aside(tmp.as_fd(), &name, dir, &why).map_err(|e| format!("state directory {e}"))?;
+            warnings.extend(w.map(|w| format!("state directory {w}")));
             continue;
         }
         let fd = match fs::open_dir_at(tmp.as_fd(), &name) {
@@ -223,7 +233,8 @@ fn lock(
                             "keeps being replaced by something that is not a state file",
                         ));
                     }
-                    warnings.push(format!("state file {}", set_aside(dir, name, path, &why)?));
+                    let w = set_aside(dir, name, path, &why).map_err(|e| format!("state file {e}"))?;
+                    warnings.extend(w.map(|w| format!("state file {w}")));
                     continue;
                 }
             }

@@ -56,9 +56,9 @@ pub fn sibling_name(name: &CStr, tag: &str) -> CString {
     CString::new(v).unwrap_or_default()
 }
 
-/// Replace `name` in `dir` (an fd opened for reading, not O_PATH, when
-/// `durable`) by a regular file holding `data`, created with `mode` (less the
-/// umask). `durable`: fsync the file before the rename and the directory
+/// Replace `name` in `dir` by a regular file holding `data`, created with
+/// `mode` (less the umask). `dir` may be an O_PATH handle, but then a
+/// durable write cannot sync the directory. `durable`: fsync the file before the rename and the directory
 /// after it, so that a crash leaves the old or the new content, never an
 /// empty file; worth it for a marker written once, not for a counter updated
 /// by every probe on a tmpfs. On an error nothing is left behind.
@@ -88,8 +88,10 @@ pub fn write_at(dir: BorrowedFd<'_>, name: &CStr, data: &[u8], mode: u32, durabl
         }
         if durable {
             match nix::unistd::fsync(dir) {
-                // Some filesystems cannot sync a directory; the file itself is.
-                Ok(()) | Err(Errno::EINVAL) => {}
+                // Some filesystems cannot sync a directory, and an O_PATH
+                // handle (an unreadable directory) cannot be synced; the
+                // file itself is.
+                Ok(()) | Err(Errno::EINVAL | Errno::EBADF) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -101,9 +103,10 @@ pub fn write_at(dir: BorrowedFd<'_>, name: &CStr, data: &[u8], mode: u32, durabl
     ))
 }
 
-/// The directory holding `path` (opened for reading) and the file name in
-/// it. Symlinks above the last component are followed: the caller chose the
-/// directory; the last component is what `write_at` never follows.
+/// The directory holding `path` (opened for reading, or as an O_PATH handle
+/// when it is write-only for us) and the file name in it. Symlinks above the
+/// last component are followed: the caller chose the directory; the last
+/// component is what `write_at` never follows.
 pub fn parent_of(path: &Path) -> io::Result<(OwnedFd, CString)> {
     let name = path
         .file_name()
@@ -116,7 +119,13 @@ pub fn parent_of(path: &Path) -> io::Result<(OwnedFd, CString)> {
         _ => Path::new("."),
     };
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-    let dir = nix::fcntl::openat(nix::fcntl::AT_FDCWD, parent, flags, Mode::empty())?;
+    let dir = match nix::fcntl::openat(nix::fcntl::AT_FDCWD, parent, flags, Mode::empty()) {
+        Err(Errno::EACCES) => {
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            nix::fcntl::openat(nix::fcntl::AT_FDCWD, parent, flags, Mode::empty())?
+        }
+        r => r?,
+    };
     Ok((dir, name))
 }
 
