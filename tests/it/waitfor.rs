@@ -398,7 +398,9 @@ fn sigint_while_waiting_exits_130() {
 
 /// A SIGTERM after the targets are up but before COMMAND is exec'd must not
 /// be lost (the signal thread used to take it and the command ran anyway).
-/// strace holds the exec for 3 s, so the signal lands in that window every time.
+/// strace holds the exec for 10 s, and the signal is sent once /proc shows
+/// waitfor stopped at the entry of that execve, so it lands in that window
+/// every time (strace itself still waits out the 10 s).
 #[test]
 fn sigterm_between_the_wait_and_the_exec_is_not_lost() {
     const TEST: &str = "sigterm_between_the_wait_and_the_exec_is_not_lost";
@@ -409,7 +411,7 @@ fn sigterm_between_the_wait_and_the_exec_is_not_lost() {
     let marker = dir.join("ran");
     let mut child = Command::new("strace")
         .args(["-f", "-o", "/dev/null", "-e", "trace=execve"])
-        .args(["-e", "inject=execve:delay_enter=3000000:when=1"])
+        .args(["-e", "inject=execve:delay_enter=10000000:when=1"])
         .arg(bin("waitfor"))
         .args(["file:///", "--", "touch", marker.to_str().unwrap()])
         .stderr(Stdio::piped())
@@ -433,14 +435,24 @@ fn sigterm_between_the_wait_and_the_exec_is_not_lost() {
         .expect("strace has no child")
         .parse()
         .unwrap();
-    // Aim the signal at the held exec: waitfor stopped by strace (state t).
-    // Sent a little earlier, it must not be lost either.
-    let until = Instant::now() + Duration::from_secs(30);
-    while !matches!(proc_state(pid), Some('t') | None) && Instant::now() < until {
+    // Aim the signal at the held exec: the first field of /proc/PID/syscall
+    // is the number of the syscall a stopped task is in.
+    let execve = if cfg!(target_arch = "aarch64") {
+        "221"
+    } else {
+        "59"
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if sc.split_whitespace().next() == Some(execve) {
+            break;
+        }
+        assert!(Instant::now() < until, "waitfor never reached its execve: {sc:?}");
         std::thread::sleep(Duration::from_millis(5));
     }
     send(pid, libc::SIGTERM);
-    let (o, _) = finish_within(child, start, Duration::from_secs(20));
+    let (o, _) = finish_within(child, start, Duration::from_secs(60));
     err.read_to_end(&mut seen).unwrap();
     let said = String::from_utf8_lossy(&seen);
     assert_eq!(o.status.code(), Some(143), "{said}");
