@@ -127,6 +127,93 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A 127.0.0.1 TCP port held by a socket bound without listen(): a connect
+/// to it is refused (ECONNREFUSED) every time while this is held, and
+/// nothing else can take the port meanwhile (no SO_REUSEADDR), unlike a port
+/// that was free a moment ago. `listen` opens the same socket later.
+#[derive(Debug)]
+pub struct HeldPort {
+    fd: std::os::fd::OwnedFd,
+    port: u16,
+}
+
+impl HeldPort {
+    pub fn new() -> HeldPort {
+        use std::os::fd::FromRawFd;
+        // SAFETY: socket(2) takes no pointers; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_in is plain old data; all zeroes is valid.
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `sa` is a valid sockaddr_in of `len` bytes for both calls,
+        // and getsockname writes at most `len` bytes into it.
+        unsafe {
+            let p = &mut sa as *mut libc::sockaddr_in as *mut libc::sockaddr;
+            assert_eq!(
+                libc::bind(raw, p, len),
+                0,
+                "bind: {}",
+                std::io::Error::last_os_error()
+            );
+            assert_eq!(libc::getsockname(raw, p, &mut len), 0, "getsockname");
+        }
+        HeldPort {
+            fd,
+            port: u16::from_be(sa.sin_port),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Start listening on the port (never released in between).
+    pub fn listen(self) -> std::net::TcpListener {
+        use std::os::fd::AsRawFd;
+        // SAFETY: listen(2) on a socket we own; no pointers.
+        let r = unsafe { libc::listen(self.fd.as_raw_fd(), 128) };
+        assert_eq!(r, 0, "listen: {}", std::io::Error::last_os_error());
+        std::net::TcpListener::from(self.fd)
+    }
+}
+
+impl Default for HeldPort {
+    fn default() -> Self {
+        HeldPort::new()
+    }
+}
+
+/// The state letter of process (or thread) `pid` in /proc; None once it is gone.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+}
+
+/// Wait (up to a generous 30 s) until process `pid` is asleep in the
+/// kernel (state S: started, and now waiting on something) or gone. Whether
+/// it sleeps already when this returns only sharpens a test; what the test
+/// then asserts must hold either way.
+pub fn wait_sleeping(pid: u32) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match proc_state(pid) {
+            None | Some('S') => return,
+            _ if std::time::Instant::now() > until => panic!("process {pid} never went to sleep"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
+}
+
 /// Build a minimal root filesystem for chroot tests: busybox-static with its
 /// applets under /bin, the dockhand binaries under /usr/local/bin, and the
 /// given /etc/passwd and /etc/group. Returns None (after `skip`) when

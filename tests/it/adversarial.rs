@@ -875,33 +875,31 @@ fn corrupt_ld_so_cache_never_crashes() {
         };
         assert!(stdout(&o).contains(want), "{name}: exit {c}: {}", stdout(&o));
     }
-    // The cache itself replaced by a symlink loop and by a directory.
+    // The cache itself replaced by a symlink loop and by a directory: no
+    // cache, so libb.so.1 (found only through it) is missing: exit 1.
     std::fs::remove_file(root.join("etc/ld.so.cache")).unwrap();
     std::os::unix::fs::symlink("ld.so.cache", root.join("etc/ld.so.cache")).unwrap();
-    clean_exit(&ldcheck(root.path(), &["/app"]), &[0, 1], "cache symlink loop");
+    let o = ldcheck(root.path(), &["/app"]);
+    assert_eq!(clean_exit(&o, &[1], "cache symlink loop"), 1);
     std::fs::remove_file(root.join("etc/ld.so.cache")).unwrap();
     std::fs::create_dir(root.join("etc/ld.so.cache")).unwrap();
-    clean_exit(&ldcheck(root.path(), &["/app"]), &[0, 1], "cache is a directory");
+    let o = ldcheck(root.path(), &["/app"]);
+    assert_eq!(clean_exit(&o, &[1], "cache is a directory"), 1);
     std::fs::remove_dir(root.join("etc/ld.so.cache")).unwrap();
     // A FIFO (read would wait for a writer forever) and a sparse file of
     // 1 TiB (read whole, it would exhaust memory), as the cache and as
-    // /etc/os-release: neither is read, and the run ends.
+    // /etc/os-release: neither is read, and the run ends (with no usable
+    // cache, libb.so.1 is missing: exit 1).
     for f in ["etc/ld.so.cache", "etc/os-release"] {
         let p = root.join(f);
         let o = run(Command::new("mkfifo").arg(&p));
         assert!(o.status.success(), "mkfifo: {}", stderr(&o));
-        clean_exit(
-            &ldcheck(root.path(), &["/app"]),
-            &[0, 1],
-            &format!("{f} is a FIFO"),
-        );
+        let what = format!("{f} is a FIFO");
+        assert_eq!(clean_exit(&ldcheck(root.path(), &["/app"]), &[1], &what), 1);
         std::fs::remove_file(&p).unwrap();
         std::fs::File::create(&p).unwrap().set_len(1 << 40).unwrap();
-        clean_exit(
-            &ldcheck(root.path(), &["/app"]),
-            &[0, 1],
-            &format!("{f} is 1 TiB"),
-        );
+        let what = format!("{f} is 1 TiB");
+        assert_eq!(clean_exit(&ldcheck(root.path(), &["/app"]), &[1], &what), 1);
         std::fs::remove_file(&p).unwrap();
     }
 }
@@ -1241,8 +1239,9 @@ fn chown_through_symlink_loops_ends_and_touches_nothing_outside() {
 }
 
 /// A directory nested 3000 deep (paths far past PATH_MAX) with only 64 file
-/// descriptors: runas either changes every level or stops with a clear
-/// error, never crashes, and never changes anything outside.
+/// descriptors: runas changes every level (SECURITY.md promises the walk
+/// completes; its open directories are bounded, not one per level), never
+/// crashes, and never changes anything outside.
 #[test]
 fn chown_of_a_3000_deep_tree_with_few_fds() {
     if !need_root("chown_deep_tree") {
@@ -1273,26 +1272,14 @@ fn chown_of_a_3000_deep_tree_with_few_fds() {
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         Duration::from_secs(120),
     );
-    let c = clean_exit(&o, &[0, 1], "deep tree");
-    // Count the levels that changed (find walks it fine from the host).
+    assert_eq!(clean_exit(&o, &[0], "deep tree"), 0, "{}", stderr(&o));
+    // Count the levels that changed (find walks it fine from the host):
+    // /data, 3000 directories and the leaf.
     let f = run(Command::new("find")
         .arg(root.join("data"))
         .args(["-user", "1000"]));
     let changed = stdout(&f).lines().count();
-    eprintln!(
-        "3000-deep tree, 64 fds: exit {c}, {changed} changed; {}",
-        stderr(&o).trim()
-    );
-    if c == 0 {
-        assert_eq!(
-            changed,
-            depth + 2,
-            "exit 0 but not every level changed: {}",
-            stderr(&o)
-        );
-    } else {
-        assert!(stderr(&o).lines().count() <= 30, "{}", stderr(&o));
-    }
+    assert_eq!(changed, depth + 2, "not every level changed: {}", stderr(&o));
     assert_eq!(owner(&root.join("etc")), (0, 0));
     assert_eq!(owner(root.path()), (0, 0));
 }
@@ -1364,14 +1351,15 @@ fn endless_headers_are_cut_at_the_head_limit() {
         while s.write_all(&line).is_ok() {}
     });
     let url = format!("http://127.0.0.1:{port}/");
-    let (o, took) = hc(&["--timeout", "10s", &url], Duration::from_secs(30));
+    // The verdict names the head limit, so it was not the (long) timeout.
+    let (o, _) = hc(&["--timeout", "60s", &url], Duration::from_secs(90));
     assert_eq!(clean_exit(&o, &[1], "endless headers"), 1);
     assert!(stdout(&o).contains("headers larger than"), "{}", stdout(&o));
-    assert!(took < Duration::from_secs(8), "waited for the timeout: {took:?}");
+    assert!(!stdout(&o).contains("timed out"), "{}", stdout(&o));
     let Some((o, kib)) = peak_rss_bounded(
         "endless_headers",
-        &[bin("healthcheck").to_str().unwrap(), "--timeout", "10s", &url],
-        Duration::from_secs(30),
+        &[bin("healthcheck").to_str().unwrap(), "--timeout", "60s", &url],
+        Duration::from_secs(90),
     ) else {
         return;
     };
@@ -1430,16 +1418,17 @@ fn garbage_responses_are_unhealthy_on_one_printable_line() {
         let port = server(move |s| {
             let _ = s.write_all(&reply);
         });
-        let (o, took) = hc(
-            &["--timeout", "3s", &format!("http://127.0.0.1:{port}/")],
-            Duration::from_secs(20),
+        // A long timeout: the garbage itself must end the probe.
+        let (o, _) = hc(
+            &["--timeout", "60s", &format!("http://127.0.0.1:{port}/")],
+            Duration::from_secs(90),
         );
         assert_eq!(clean_exit(&o, &[1], what), 1, "{what}: {}", stdout(&o));
         printable(&stdout(&o), what);
         printable(&stderr(&o), what);
         assert_eq!(stdout(&o).lines().count(), 1, "{what}: {}", stdout(&o));
         assert!(stdout(&o).len() < 1024, "{what}: {}", stdout(&o));
-        assert!(took < Duration::from_secs(3), "{what}: {took:?}");
+        assert!(!stdout(&o).contains("timed out"), "{what}: {}", stdout(&o));
     }
     // A chunk size too big for any body, and an endless chunk extension,
     // when the body is read.
@@ -2098,6 +2087,146 @@ fn missing_names_times_rpath_directories_stay_small() {
     }
 }
 
+// ------------------------------------------------ healthcheck: planted state files
+
+/// One planted-state case: what is put in /tmp before the probes, the
+/// `--state` flag (None: the default path), a shell check run after them
+/// with the lines it must print, and the warning (None: no warning at all).
+struct Planted {
+    what: &'static str,
+    state: Option<&'static str>,
+    plant: &'static str,
+    check: &'static str,
+    want: &'static [&'static str],
+    warning: Option<&'static str>,
+}
+
+/// Whatever sits at the state path (a symlink, a FIFO, a directory, a
+/// directory at the old `<state>.tmp`, or a planted private directory), the
+/// probes keep counting and PID 1 gets its signal after N failures; nothing
+/// is written through a link, nothing blocks, and the warning is one line,
+/// once. Each case runs in its own PID and mount namespace: PID 1 there is a
+/// shell that traps TERM, and /tmp is a fresh tmpfs.
+#[test]
+fn planted_state_files_never_stop_the_count() {
+    const T: &str = "planted_state_files_never_stop_the_count";
+    if !need_root(T) {
+        return;
+    }
+    if !have("unshare", &["--version"]) {
+        skip(T, "needs unshare (util-linux)");
+        return;
+    }
+    let cases = [
+        Planted {
+            what: "symlink to a file",
+            state: Some("/tmp/hc.state"),
+            plant: "echo keep > /tmp/victim; ln -s /tmp/victim /tmp/hc.state",
+            check: "cat /tmp/victim; for f in /tmp/.hc.state.*.aside; do [ -L \"$f\" ] && echo aside-is-the-link; done",
+            want: &["keep", "aside-is-the-link"],
+            warning: Some("state file /tmp/hc.state was a symbolic link; set aside as /tmp/.hc.state."),
+        },
+        Planted {
+            what: "dangling symlink",
+            state: Some("/tmp/hc.state"),
+            plant: "ln -s /tmp/made-through-the-link /tmp/hc.state",
+            check: "[ -e /tmp/made-through-the-link ] || echo nothing-made",
+            want: &["nothing-made"],
+            warning: Some("state file /tmp/hc.state was a symbolic link; set aside as"),
+        },
+        Planted {
+            what: "FIFO",
+            state: Some("/tmp/hc.state"),
+            plant: "mkfifo /tmp/hc.state",
+            check: "for f in /tmp/.hc.state.*.aside; do [ -p \"$f\" ] && echo aside-is-the-fifo; done",
+            want: &["aside-is-the-fifo"],
+            warning: Some("state file /tmp/hc.state was a FIFO; set aside as"),
+        },
+        Planted {
+            what: "directory",
+            state: Some("/tmp/hc.state"),
+            plant: "mkdir /tmp/hc.state && echo keep > /tmp/hc.state/inner",
+            check: "cat /tmp/.hc.state.*.aside/inner",
+            want: &["keep"],
+            warning: Some("state file /tmp/hc.state was a directory; set aside as"),
+        },
+        Planted {
+            what: "directory at <state>.tmp",
+            state: Some("/tmp/hc.state"),
+            plant: "mkdir /tmp/hc.state.tmp && echo keep > /tmp/hc.state.tmp/inner",
+            check: "cat /tmp/hc.state.tmp/inner",
+            want: &["keep"],
+            warning: None,
+        },
+        Planted {
+            what: "symlink at the private directory",
+            state: None,
+            plant: "mkdir -m 777 /tmp/elsewhere && ln -s /tmp/elsewhere /tmp/dockhand-0",
+            check: "echo \"elsewhere:$(ls -A /tmp/elsewhere)\"; stat -c %F:%a:%u /tmp/dockhand-0",
+            want: &["elsewhere:", "directory:700:0"],
+            warning: Some("state directory /tmp/dockhand-0 was a symbolic link; set aside as /tmp/.dockhand-0."),
+        },
+        Planted {
+            what: "someone else's private directory",
+            state: None,
+            plant: "mkdir -m 777 /tmp/dockhand-0 && touch /tmp/dockhand-0/x && chown -R 4242 /tmp/dockhand-0",
+            check: "stat -c %F:%a:%u /tmp/dockhand-0; ls /tmp/.dockhand-0.*.aside",
+            want: &["directory:700:0", "x"],
+            warning: Some("state directory /tmp/dockhand-0 was owned by uid 4242; set aside as"),
+        },
+    ];
+    for c in cases {
+        let state = c.state.map(|s| format!("--state {s} ")).unwrap_or_default();
+        let probe = format!(
+            "{} --kill-pid1 --kill-after 3 {state}file:///tmp/absent",
+            bin("healthcheck").display()
+        );
+        let script = format!(
+            "mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n{plant}\n\
+             trap 'echo got-term; {check}; exit 42' TERM\n\
+             {probe}; {probe}; {probe}\necho not-signalled; {check}; exit 0\n",
+            plant = c.plant,
+            check = c.check,
+        );
+        // The FIFO case hangs if anything opens it blocking: bounded.
+        let (o, _) = run_bounded(
+            Command::new("unshare").args(["--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", &script]),
+            Duration::from_secs(60),
+        );
+        let what = c.what;
+        let out = stdout(&o);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(code(&o), 42, "{what}: PID 1 was not signalled: {o:?}");
+        for n in 1..=3 {
+            assert!(
+                lines
+                    .get(n - 1)
+                    .is_some_and(|l| l.contains(&format!("(failure {n} of 3"))),
+                "{what}: probe {n}: {o:?}"
+            );
+        }
+        assert!(
+            lines[2].ends_with("; sent SIGTERM to PID 1 (sh))"),
+            "{what}: {o:?}"
+        );
+        assert_eq!(lines.get(3), Some(&"got-term"), "{what}: {o:?}");
+        for w in c.want {
+            assert!(lines[4..].contains(w), "{what}: the check wants {w:?}: {o:?}");
+        }
+        let err = stderr(&o);
+        match c.warning {
+            Some(w) => {
+                assert_eq!(err.lines().count(), 1, "{what}: one warning, once: {o:?}");
+                assert!(
+                    err.starts_with("healthcheck: ") && err.contains(w),
+                    "{what}: {o:?}"
+                );
+            }
+            None => assert!(err.is_empty(), "{what}: {o:?}"),
+        }
+    }
+}
+
 /// /etc/passwd or /etc/group as a FIFO (no writer ever comes): runas says so
 /// on one line and exits 1 instead of waiting forever in open or read; a
 /// symlink to a regular file is followed, as the C library does.
@@ -2136,4 +2265,44 @@ fn passwd_or_group_as_a_fifo_is_refused_without_hanging() {
         assert_eq!(clean_exit(&o, &[0], file), 0, "{}", stderr(&o));
         assert_eq!(stdout(&o).trim(), "1000");
     }
+}
+
+/// Not root, and someone else (here root) owns /tmp/dockhand-<uid> in the
+/// sticky /tmp: it cannot be set aside, so nothing is counted, and the line
+/// says why and what to do; the planted directory is left as it was.
+#[test]
+fn a_private_directory_taken_by_another_user_fails_closed() {
+    const T: &str = "a_private_directory_taken_by_another_user_fails_closed";
+    if !need_root(T) {
+        return;
+    }
+    if !have("unshare", &["--version"]) || !have("setpriv", &["--version"]) {
+        skip(T, "needs unshare and setpriv (util-linux)");
+        return;
+    }
+    let probe = format!(
+        "setpriv --reuid 4242 --regid 4242 --clear-groups {} --kill-pid1 file:///tmp/absent",
+        bin("healthcheck").display()
+    );
+    let script = format!(
+        "mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n\
+         mkdir -m 700 /tmp/dockhand-4242 && touch /tmp/dockhand-4242/keep\n\
+         {probe}; {probe}; echo \"exit $?\"; ls -A /tmp; stat -c %u /tmp/dockhand-4242\n"
+    );
+    let (o, _) = run_bounded(
+        Command::new("unshare").args(["--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", &script]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let want = "(failures not counted: state directory /tmp/dockhand-4242: was owned by uid 0 and cannot be \
+                set aside: operation not permitted; pass --state FILE)";
+    for l in &lines[..2] {
+        assert!(
+            l.starts_with("unhealthy: file:///tmp/absent -> ") && l.ends_with(want),
+            "{o:?}"
+        );
+    }
+    assert_eq!(lines[2..], ["exit 1", "dockhand-4242", "0"], "{o:?}");
 }

@@ -115,24 +115,21 @@ fn aarch64_waitfor_waits_then_execs() {
     let Some(q) = qemu("aarch64_waitfor_waits_then_execs") else {
         return;
     };
-    let port = free_port();
-    let h = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        std::thread::sleep(Duration::from_secs(5));
-        drop(l);
-    });
-    let o = run(Command::new(&q).arg(aarch64("waitfor")).args([
-        "--timeout",
-        "20s",
-        &format!("127.0.0.1:{port}"),
-        "--",
-        "/bin/echo",
-        "started",
-    ]));
+    // Refused while waitfor starts; the same socket then listens, and stays
+    // open until waitfor is done (no re-bind, no fixed window).
+    let held = HeldPort::new();
+    let child = Command::new(&q)
+        .arg(aarch64("waitfor"))
+        .args(["--timeout", "60s", &held.addr(), "--", "/bin/echo", "started"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_sleeping(child.id());
+    let _l = held.listen();
+    let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{o:?}");
     assert_eq!(stdout(&o).trim(), "started");
-    h.join().unwrap();
 }
 
 #[test]

@@ -35,9 +35,10 @@ fn ready() -> Command {
     c
 }
 
-/// A 127.0.0.1 port with nothing listening (bound, then closed).
-fn closed_port() -> String {
-    format!("127.0.0.1:{}", free_port())
+/// A 127.0.0.1 port that refuses connections while the result is held
+/// (bound, never listening; see `HeldPort`).
+fn closed_port() -> HeldPort {
+    HeldPort::new()
 }
 
 /// Lines of a child's stdout, read on a thread, so every wait is bounded.
@@ -167,7 +168,8 @@ fn print_line_appears_on_stdout() {
 
 #[test]
 fn timeout_without_command_exits_124() {
-    let port = closed_port();
+    let held = closed_port();
+    let port = held.addr();
     let o = run(ready().args(["--when", &port, "--timeout", "300ms", "--print", "NO"]));
     assert_eq!(o.status.code(), Some(124), "{o:?}");
     assert_eq!(stdout(&o), "", "announced although not ready");
@@ -177,8 +179,9 @@ fn timeout_without_command_exits_124() {
 
 #[test]
 fn timeout_from_the_environment() {
+    let down = closed_port();
     let o = run(ready()
-        .args(["--when", &closed_port()])
+        .args(["--when", &down.addr()])
         .env("READY_TIMEOUT", "200ms"));
     assert_eq!(o.status.code(), Some(124), "{o:?}");
 }
@@ -410,8 +413,9 @@ fn stale_marker_is_removed_before_the_command_starts() {
     let d = TempDir::new("ready-stale");
     let m = d.join("app.ready");
     std::fs::write(&m, "pid=1\ntime=2000-01-01T00:00:00Z\n").unwrap();
+    let down = closed_port();
     let o = run(ready()
-        .args(["--when", &closed_port(), "--file"])
+        .args(["--when", &down.addr(), "--file"])
         .arg(&m)
         .args([
             "--",
@@ -461,7 +465,13 @@ fn command_gets_the_signals() {
     let lines = Lines::of(&mut child);
     assert_eq!(lines.next().as_deref(), Some("up"));
     // `exec sleep` keeps the pid: TERM to ready's pid reaches the service.
-    std::thread::sleep(Duration::from_millis(100));
+    // Wait for that exec, so the signal is surely for sleep, not sh.
+    let comm = format!("/proc/{}/comm", child.id());
+    let until = Instant::now() + LONG;
+    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+        assert!(Instant::now() < until, "sh never exec'd sleep");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let k = run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
     assert!(k.status.success(), "{k:?}");
     assert_eq!(wait_bounded(&mut child).signal(), Some(libc::SIGTERM));
@@ -520,8 +530,9 @@ fn service_that_dies_first_gets_no_announcement_and_leaves_no_watcher() {
     let d = TempDir::new("ready-dies");
     let m = d.join("app.ready");
     let t = tag();
+    let down = closed_port();
     let mut child = ready()
-        .args(["--when", &closed_port(), "--print", "APP_READY", "--file"])
+        .args(["--when", &down.addr(), "--print", "APP_READY", "--file"])
         .arg(&m)
         .args(["--", "sh", "-c", "echo started; read x; exit 3"])
         .env("READY_TEST_TAG", &t)
@@ -532,11 +543,18 @@ fn service_that_dies_first_gets_no_announcement_and_leaves_no_watcher() {
     let lines = Lines::of(&mut child);
     assert_eq!(lines.next().as_deref(), Some("started"));
     let w = find_watcher(&t, child.id());
-    assert_eq!(
-        state_ppid(w).map(|s| s.0),
-        Some('S'),
-        "the watcher should be waiting"
-    );
+    // Polling a refused port, the watcher spends its time asleep between
+    // attempts: it gets there (a busy loop never would), however loaded the
+    // machine is when we look.
+    let until = Instant::now() + LONG;
+    while state_ppid(w).map(|s| s.0) != Some('S') {
+        assert!(
+            Instant::now() < until,
+            "the watcher never waited: {:?}",
+            state_ppid(w)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(child.stdin.take());
     assert_eq!(wait_bounded(&mut child).code(), Some(3));
     // The watcher notices and exits without announcing; once reaped, nothing
@@ -598,12 +616,35 @@ fn watcher_stays_asleep_when_the_service_is_its_reaper() {
 
 #[test]
 fn command_timeout_gives_up_but_the_service_runs_on() {
-    let o = run(ready()
-        .args(["--when", &closed_port(), "--timeout", "200ms", "--print", "NO"])
-        .args(["--", "sh", "-c", "sleep 1; echo alive; exit 5"]));
-    assert_eq!(o.status.code(), Some(5), "{o:?}");
-    assert_eq!(stdout(&o), "alive\n");
-    assert!(stderr(&o).contains("giving up"), "{o:?}");
+    // The service goes on only once the watcher has said it gives up (its
+    // line on stderr), so the watcher surely gave up while it ran.
+    let down = closed_port();
+    let mut child = ready()
+        .args(["--when", &down.addr(), "--timeout", "200ms", "--print", "NO"])
+        .args(["--", "sh", "-c", "read x; echo alive; exit 5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines() {
+            let Ok(l) = l else { return };
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let said = rx.recv_timeout(LONG).expect("the watcher said nothing");
+    assert!(said.contains("giving up"), "{said}");
+    let lines = Lines::of(&mut child);
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(lines.rest(), ["alive"]);
+    assert_eq!(wait_bounded(&mut child).code(), Some(5));
+    let more: Vec<String> = rx.try_iter().collect();
+    assert!(more.is_empty(), "{more:?}");
 }
 
 #[test]
@@ -621,20 +662,19 @@ fn as_pid_1_the_watcher_is_never_a_zombie() {
         );
         return;
     }
-    let script = "sleep 0.5; for f in /proc/[0-9]*/stat; do read -r l < \"$f\" && echo \"$l\"; done";
+    // The service lists its namespace once the watcher has announced (the
+    // marker is written before the line is printed); bounded to 60 s.
+    let d = TempDir::new("ready-pid1");
+    let m = d.join("app.ready");
+    let script = "i=0; while [ ! -e \"$0\" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; \
+                  for f in /proc/[0-9]*/stat; do read -r l < \"$f\" && echo \"$l\"; done";
     let o = run(Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc"])
         .arg(bin("ready"))
-        .args([
-            "--when",
-            "file:///",
-            "--print",
-            "APP_READY",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ]));
+        .args(["--when", "file:///", "--print", "APP_READY", "--file"])
+        .arg(&m)
+        .args(["--", "sh", "-c", script])
+        .arg(&m));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let out = stdout(&o);
     assert!(out.lines().any(|l| l == "APP_READY"), "{out}");

@@ -53,7 +53,7 @@ struct Args {
     /// the signal for PID 1 (default TERM)
     #[argh(option, from_str_fn(signal_arg))]
     kill_signal: Option<i32>,
-    /// file counting consecutive failures (default /tmp/healthcheck-<hash of TARGET>.state)
+    /// file counting consecutive failures (default /tmp/dockhand-<euid>/healthcheck-<hash of TARGET>.state)
     #[argh(option)]
     state: Option<PathBuf>,
     /// print nothing on stdout; the exit status says it all

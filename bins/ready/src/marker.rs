@@ -2,9 +2,9 @@
 //! atomically once ready. A symlink at the marker path is never followed:
 //! unlink and rename act on the link itself.
 
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use dockhand::sys::atomic;
+use std::io;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Remove a marker left by an earlier run. Absent is fine; anything that
@@ -23,43 +23,12 @@ pub fn content(pid: i32, now: SystemTime) -> String {
     format!("pid={pid}\ntime={}\n", rfc3339(now))
 }
 
-/// Write `text` to `path` so that a reader sees either no file or all of it:
-/// a new temporary file in the same directory (same filesystem), then rename.
+/// Write `text` to `path` so that a reader sees either no file or all of it
+/// (a random temporary in the same directory, then rename; see
+/// `dockhand::sys::atomic`). Synced: a marker that claims readiness must not
+/// come back empty after a crash.
 pub fn write(path: &Path, text: &str) -> io::Result<()> {
-    let tmp = temp_path(path)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    let mut f = match opts.open(&tmp) {
-        Ok(f) => f,
-        // Left over by a killed run with the same pid: it is ours to replace.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(&tmp)?;
-            opts.open(&tmp)?
-        }
-        Err(e) => return Err(e),
-    };
-    let done = f
-        .write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if done.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    done
-}
-
-/// `DIR/.NAME.PID.tmp` next to `path`.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the marker path has no file name"))?;
-    let mut t = std::ffi::OsString::from(".");
-    t.push(name);
-    t.push(format!(".{}.tmp", std::process::id()));
-    Ok(path.with_file_name(t))
+    atomic::write(path, text.as_bytes(), 0o644, true)
 }
 
 /// UTC time as `2026-11-22T04:50:01Z`.
@@ -92,6 +61,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::time::Duration;
 
     fn dir(tag: &str) -> PathBuf {

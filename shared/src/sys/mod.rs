@@ -5,6 +5,7 @@
 #[cfg(feature = "check")]
 pub mod addrinfo;
 pub mod alloc;
+pub mod atomic;
 pub mod fs;
 pub mod notify;
 pub mod pid1;
