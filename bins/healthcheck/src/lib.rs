@@ -228,10 +228,16 @@ pub fn timeout_reason(e: &CheckError, timeout: Duration) -> String {
         return e.message.clone();
     }
     let limit = duration::human(timeout);
-    // Our timed-out messages end with "timed out" ("no Redis reply: timed
-    // out", "[::1]:80: timed out"); the other form is a fallback.
-    match e.message.strip_suffix("timed out") {
-        Some(_) => format!("{} after {limit}", e.message),
+    // Our timed-out messages say "timed out" ("no Redis reply: timed out",
+    // "[::1]:80: timed out"), after a redirect followed by where ("timed out
+    // at URL (1 redirect)"): the limit goes right after those words. A URL
+    // cannot hold the space, so the first match is ours. The other form is a
+    // fallback.
+    match e.message.find("timed out") {
+        Some(i) => {
+            let (head, tail) = e.message.split_at(i + "timed out".len());
+            format!("{head} after {limit}{tail}")
+        }
         None => format!("{} (timed out after {limit})", e.message),
     }
 }
@@ -451,6 +457,13 @@ mod tests {
         assert_eq!(
             timeout_reason(&t(Kind::TimedOut, "[::1]:80: timed out"), Duration::from_secs(1)),
             "[::1]:80: timed out after 1s"
+        );
+        assert_eq!(
+            timeout_reason(
+                &t(Kind::TimedOut, "timed out at http://h:81/slow (1 redirect)"),
+                Duration::from_secs(1)
+            ),
+            "timed out after 1s at http://h:81/slow (1 redirect)"
         );
         assert_eq!(
             timeout_reason(&"status 500".into(), Duration::from_secs(3)),
