@@ -1269,9 +1269,22 @@ fn real_postgres_percent_encoded_user_and_database() {
     };
     pg.conf("log_connections = on\n");
     pg.start();
-    assert!(
-        wait_listening(port, Duration::from_secs(30)),
-        "postgres did not listen:\n{}",
+    // Listening is not ready: until recovery ends the server answers "the
+    // database system is starting up". waitfor's own postgres check is the
+    // readiness rule (tested elsewhere in this file).
+    let (o, _) = run_within(
+        waitfor().args([
+            "--timeout",
+            "60s",
+            &format!("postgres://postgres@127.0.0.1:{port}"),
+        ]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "postgres not ready: {}\n{}",
+        stderr(&o),
         pg.log()
     );
     let sql = |q: &str| {
