@@ -224,6 +224,13 @@ fn lock(
         }
         // Look before opening: opening a device can have side effects.
         match fs::lstat_at(dir, name) {
+            // A file with no links left was replaced by a concurrent probe's
+            // rename between the name's lookup and the stat (seen under
+            // gVisor): not planted, look again.
+            Ok(st) if st.nlink == 0 && st.mode & libc::S_IFMT == libc::S_IFREG => {
+                std::thread::yield_now();
+                continue;
+            }
             Ok(st) => {
                 if let Some(why) = planted(&st, me, false) {
                     asides += 1;
