@@ -482,10 +482,9 @@ dup:x:1000:app
 
     #[test]
     fn a_fifo_is_refused_without_waiting_and_a_symlink_is_followed() {
-        let dir = std::env::temp_dir().join(format!("dockhand-users-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let etc = dir.join("etc");
-        let _ = std::fs::remove_dir_all(&etc);
         std::fs::create_dir(&etc).unwrap();
         // No writer ever opens it: a blocking open would wait forever.
         nix::unistd::mkfifo(
@@ -504,6 +503,5 @@ dup:x:1000:app
         std::os::unix::fs::symlink("../real-passwd", etc.join("passwd")).unwrap();
         let db = Db::load(&etc).unwrap();
         assert_eq!(db.resolve("app").unwrap().uid, Uid(7));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -29,11 +29,10 @@ fn summary_says_why() {
     );
 }
 
-use std::path::PathBuf;
-
-fn tree(tag: &str, dirs: usize, files: usize) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("runas-walk-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
+/// A tree of `dirs` directories, each with an inner one holding `files` files.
+fn tree(dirs: usize, files: usize) -> tempfile::TempDir {
+    let t = tempfile::Builder::new().prefix("runas-walk-").tempdir().unwrap();
+    let p = t.path();
     for d in 0..dirs {
         let dir = p.join(format!("d{d}")).join("inner");
         std::fs::create_dir_all(&dir).unwrap();
@@ -41,7 +40,7 @@ fn tree(tag: &str, dirs: usize, files: usize) -> PathBuf {
             std::fs::write(dir.join(format!("f{f}")), "").unwrap();
         }
     }
-    p
+    t
 }
 
 fn me() -> (u32, u32) {
@@ -52,10 +51,11 @@ fn me() -> (u32, u32) {
 // with one thread or several.
 #[test]
 fn counts_every_entry_and_changes_nothing_when_owned() {
-    let p = tree("count", 20, 30);
+    let tree = tree(20, 30);
+    let p = tree.path();
     let (u, g) = me();
     for threads in [1, 2, 4] {
-        let root = match fs::open_dir_path(&p).unwrap() {
+        let root = match fs::open_dir_path(p).unwrap() {
             fs::Found::Dir(fd) => fd,
             other => panic!("{other:?}"),
         };
@@ -65,11 +65,10 @@ fn counts_every_entry_and_changes_nothing_when_owned() {
             devices: false,
             threads,
         };
-        let st = chown_tree(root, &p, u, g, opts);
+        let st = chown_tree(root, p, u, g, opts);
         // root + 20 dirs + 20 inner + 600 files
         assert_eq!(st.seen, 641, "threads={threads}");
         assert_eq!(st.changed, 0);
         assert_eq!(st.errors, 0);
     }
-    std::fs::remove_dir_all(&p).unwrap();
 }

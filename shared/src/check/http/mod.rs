@@ -111,17 +111,6 @@ impl Conn for UnixStream {
     }
 }
 
-/// The time left before `deadline`, or "timed out". Zero is not a valid
-/// socket timeout (it means "never"), so it counts as passed.
-fn left(deadline: Instant) -> Result<Duration, CheckError> {
-    let d = deadline.saturating_duration_since(Instant::now());
-    if d.is_zero() {
-        Err(CheckError::timed_out())
-    } else {
-        Ok(d)
-    }
-}
-
 fn io_err(e: io::Error) -> CheckError {
     net::io_error(&e)
 }
@@ -129,7 +118,7 @@ fn io_err(e: io::Error) -> CheckError {
 /// One read bounded by the deadline; `Ok(0)` at end of stream.
 fn read_some(c: &mut dyn Conn, buf: &mut [u8], deadline: Instant) -> Result<usize, CheckError> {
     loop {
-        c.set_timeouts(left(deadline)?).map_err(io_err)?;
+        c.set_timeouts(net::left(deadline)?).map_err(io_err)?;
         match c.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -256,7 +245,7 @@ fn exchange(
 ) -> Result<Answer, CheckError> {
     let mut sent = 0;
     while sent < req.len() {
-        c.set_timeouts(left(deadline)?).map_err(io_err)?;
+        c.set_timeouts(net::left(deadline)?).map_err(io_err)?;
         match c.write(&req[sent..]) {
             Ok(0) => return Err("connection closed while sending the request".into()),
             Ok(n) => sent += n,
