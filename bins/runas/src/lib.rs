@@ -428,6 +428,14 @@ fn launch(cfg: &Config) -> Result<i32, Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_flags_table_matches_args() {
+        assert_eq!(
+            dockhand::cli::flags_disagree::<super::Args>(super::FLAGS),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {
