@@ -547,6 +547,8 @@ mod tests {
 
     #[test]
     fn flags_with_a_short_name_are_seen_by_their_long_name() {
+        let s = Short::from_args(&["t"], &["-q", "--out", "x"]).unwrap();
+        assert!(s.quiet && s.out.as_deref() == Some("x"));
         let flags = [Flag::switch("quiet"), Flag::value("out", None)];
         assert_eq!(flags_disagree::<Short>(&flags), Vec::<String>::new());
         let wrong = [Flag::value("quiet", None), Flag::switch("out")];
