@@ -5,9 +5,9 @@
 
 pub mod engine;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -79,29 +79,25 @@ pub fn need_root(test: &str) -> bool {
 
 /// A directory removed on drop.
 #[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
+    /// A new empty directory named after `tag`, mode 0755 (less the umask)
+    /// as a plain mkdir makes it: tests that drop privileges or chroot into
+    /// it need others to be able to search it.
     pub fn new(tag: &str) -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("dockhand-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
+        let d = tempfile::Builder::new()
+            .prefix(&format!("dockhand-{tag}-"))
+            .permissions(std::fs::Permissions::from_mode(0o755))
+            .tempdir()
+            .unwrap();
+        TempDir(d)
     }
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
     pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join(p)
     }
 }
 

@@ -321,6 +321,30 @@ pub fn flags_disagree<T: FromArgs>(flags: &[Flag]) -> Vec<String> {
         let takes_value = t[name.len()..].starts_with(" <");
         from_args.push((name, takes_value));
     }
+    // A flag with a short name shows as "[-q]" in the usage line; the
+    // options list pairs it with its long name: "-q, --quiet".
+    for (i, _) in usage.match_indices("[-") {
+        let t = &usage[i + 2..];
+        let Some(short) = t.chars().next().filter(char::is_ascii_alphanumeric) else {
+            continue;
+        };
+        let after = &t[short.len_utf8()..];
+        if !after.starts_with([']', ' ']) {
+            continue;
+        }
+        let pair = format!("-{short}, --");
+        let Some(long) = help
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(pair.as_str()))
+        else {
+            continue;
+        };
+        let name: String = long
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        from_args.push((name, after.starts_with(" <")));
+    }
     let mut out = Vec::new();
     for (name, takes_value) in &from_args {
         match flags.iter().find(|f| f.name == name.as_str()) {
@@ -508,6 +532,29 @@ mod tests {
                 .any(|m| m.contains("--extra is in FLAGS but not in Args")),
             "{d:?}"
         );
+    }
+
+    #[derive(FromArgs, Debug)]
+    /// test
+    struct Short {
+        /// quiet
+        #[argh(switch, short = 'q')]
+        quiet: bool,
+        /// out
+        #[argh(option, short = 'o')]
+        out: Option<String>,
+    }
+
+    #[test]
+    fn flags_with_a_short_name_are_seen_by_their_long_name() {
+        let s = Short::from_args(&["t"], &["-q", "--out", "x"]).unwrap();
+        assert!(s.quiet && s.out.as_deref() == Some("x"));
+        let flags = [Flag::switch("quiet"), Flag::value("out", None)];
+        assert_eq!(flags_disagree::<Short>(&flags), Vec::<String>::new());
+        let wrong = [Flag::value("quiet", None), Flag::switch("out")];
+        let d = flags_disagree::<Short>(&wrong);
+        assert!(d.iter().any(|m| m.contains("--quiet: switch/value")), "{d:?}");
+        assert!(d.iter().any(|m| m.contains("--out: switch/value")), "{d:?}");
     }
 
     #[test]

@@ -21,6 +21,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// The time left before `deadline`, `None` once it has passed. Zero counts
+/// as passed: it is no valid socket or poll timeout (there it means "never"
+/// or "do not wait").
+pub fn time_left(deadline: Instant) -> Option<Duration> {
+    let d = deadline.saturating_duration_since(Instant::now());
+    (!d.is_zero()).then_some(d)
+}
+
 /// A deadline that may be "never" (a timeout of 0 means wait forever).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(Option<Instant>);

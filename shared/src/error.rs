@@ -80,6 +80,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An OS error's text without its " (os error N)" suffix, for a one-line
+/// message: "No route to host (os error 113)" gives "No route to host".
+pub fn without_errno(msg: &str) -> &str {
+    msg.split(" (os error").next().unwrap_or(msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ pub fn describe(e: &io::Error) -> String {
         _ => {
             let s = e.to_string();
             // "No route to host (os error 113)" -> "no route to host"
-            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+            let s = crate::error::without_errno(&s).to_string();
             let mut c = s.chars();
             match c.next() {
                 Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
@@ -53,12 +53,10 @@ fn errno_error(e: nix::errno::Errno) -> CheckError {
     io_error(&io::Error::from(e))
 }
 
-/// The time left before `deadline`, or a timed-out error once it passed.
-fn left(deadline: Instant) -> Result<Duration, CheckError> {
-    match deadline.saturating_duration_since(Instant::now()) {
-        d if d.is_zero() => Err(CheckError::timed_out()),
-        d => Ok(d),
-    }
+/// The time left before `deadline`, or a timed-out error once it passed:
+/// what every check sets as its socket timeout before each step.
+pub(crate) fn left(deadline: Instant) -> Result<Duration, CheckError> {
+    crate::clock::time_left(deadline).ok_or_else(CheckError::timed_out)
 }
 
 /// Resolve `host:port` within `timeout`. IP literals need no lookup. A name
@@ -215,9 +213,8 @@ mod tests {
         use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
         use std::os::fd::AsRawFd;
         use std::sync::Arc;
-        let dir = std::env::temp_dir().join(format!("dockhand-hang-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let p = dir.join("s.sock");
         // A listener nobody accepts on, with a backlog of 1 filled by
         // non-blocking connects until the kernel says it is full: a blocking
@@ -271,20 +268,17 @@ mod tests {
         }
         assert!(h.join().unwrap().is_ok());
         assert_eq!(t.get(), phase::Phase::Waiting);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn unix_connect_kinds() {
-        let dir = std::env::temp_dir().join(format!("dockhand-net-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let p = dir.join("s.sock");
         let soon = || Instant::now() + Duration::from_secs(2);
         assert_eq!(unix_connect(&p, soon()).unwrap_err().kind, Kind::Missing);
         // A socket file nobody listens on any more: refused.
         drop(std::os::unix::net::UnixListener::bind(&p).unwrap());
         assert_eq!(unix_connect(&p, soon()).unwrap_err().kind, Kind::Refused);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -123,7 +123,7 @@ pub fn split_spec(spec: &str) -> Result<(&str, Option<&str>), String> {
 
 /// Who to become: ids, the group list for setgroups, and the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub struct Identity {
     pub uid: Uid,
     pub gid: Gid,
     /// The complete list for setgroups (may be empty).
@@ -134,7 +134,7 @@ pub struct Target {
     pub home: String,
 }
 
-impl Target {
+impl Identity {
     /// USER and LOGNAME: the passwd name, else the uid in digits.
     pub fn user_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| self.uid.to_string())
@@ -295,7 +295,7 @@ impl Db {
     }
 
     /// Resolve `USER[:GROUP]` by the rules in the module comment.
-    pub fn resolve(&self, spec: &str) -> Result<Target, String> {
+    pub fn resolve(&self, spec: &str) -> Result<Identity, String> {
         let (user, group) = split_spec(spec)?;
         let numeric = id(user);
         if numeric.is_none() && user.bytes().all(|b| b.is_ascii_digit()) {
@@ -338,7 +338,7 @@ impl Db {
             .filter(|h| !h.is_empty())
             .unwrap_or("/")
             .to_string();
-        Ok(Target {
+        Ok(Identity {
             uid,
             gid,
             groups,
@@ -377,8 +377,8 @@ dup:x:1000:app
         Db::from_text(Some(PASSWD), Some(GROUP))
     }
 
-    fn t(uid: u32, gid: u32, groups: &[u32], name: Option<&str>, home: &str) -> Target {
-        Target {
+    fn t(uid: u32, gid: u32, groups: &[u32], name: Option<&str>, home: &str) -> Identity {
+        Identity {
             uid: Uid(uid),
             gid: Gid(gid),
             groups: groups.iter().map(|&g| Gid(g)).collect(),
@@ -482,10 +482,9 @@ dup:x:1000:app
 
     #[test]
     fn a_fifo_is_refused_without_waiting_and_a_symlink_is_followed() {
-        let dir = std::env::temp_dir().join(format!("dockhand-users-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let etc = dir.join("etc");
-        let _ = std::fs::remove_dir_all(&etc);
         std::fs::create_dir(&etc).unwrap();
         // No writer ever opens it: a blocking open would wait forever.
         nix::unistd::mkfifo(
@@ -504,6 +503,5 @@ dup:x:1000:app
         std::os::unix::fs::symlink("../real-passwd", etc.join("passwd")).unwrap();
         let db = Db::load(&etc).unwrap();
         assert_eq!(db.resolve("app").unwrap().uid, Uid(7));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

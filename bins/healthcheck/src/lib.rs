@@ -365,6 +365,14 @@ fn signal_pid1(sig: i32) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_flags_table_matches_args() {
+        assert_eq!(
+            dockhand::cli::flags_disagree::<super::Args>(super::FLAGS),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {

@@ -89,8 +89,7 @@ const MAX_ASIDE: usize = 8;
 
 /// An error for a one-line message: lower case, without "(os error N)".
 fn plain(e: impl std::fmt::Display) -> String {
-    let e = e.to_string();
-    e.split(" (os error").next().unwrap_or(&e).to_lowercase()
+    dockhand::error::without_errno(&e.to_string()).to_lowercase()
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> String {

@@ -227,6 +227,14 @@ fn read_if_elf(root: &Root, p: &str, symbols: bool) -> Option<Result<Object, Str
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_flags_table_matches_args() {
+        assert_eq!(
+            dockhand::cli::flags_disagree::<super::Args>(super::FLAGS),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     fn patch_machine(src: &str, dst: &std::path::Path, machine: u16) -> bool {

@@ -361,6 +361,14 @@ fn print_line(text: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_flags_table_matches_args() {
+        assert_eq!(
+            dockhand::cli::flags_disagree::<super::Args>(super::FLAGS),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {

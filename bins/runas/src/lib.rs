@@ -14,7 +14,7 @@ use argh::FromArgs;
 use dockhand::cli::{self, Env, Flag, Kind, ProcessEnv, Tail};
 use dockhand::sys::fs;
 use dockhand::sys::privs::{self, Cap};
-use dockhand::users::{Db, Target};
+use dockhand::users::{Db, Identity};
 use dockhand::{duration, exec, out, Error};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -290,7 +290,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
 }
 
 /// HOME, USER and LOGNAME of the target; the rest of the environment stays.
-fn set_env(t: &Target) {
+fn set_env(t: &Identity) {
     std::env::set_var("HOME", &t.home);
     std::env::set_var("USER", t.user_name());
     std::env::set_var("LOGNAME", t.user_name());
@@ -302,7 +302,7 @@ fn cap_list(c: &[Cap]) -> String {
 
 /// Refuse, naming what is missing and the fix, unless this process can do
 /// everything asked.
-fn check_privileges(me: &privs::Ids, target: &Target, cfg: &Config) -> Result<(), Error> {
+fn check_privileges(me: &privs::Ids, target: &Identity, cfg: &Config) -> Result<(), Error> {
     let mut need = vec![Cap::CAP_SETUID, Cap::CAP_SETGID];
     if !cfg.chown.is_empty() {
         need.push(Cap::CAP_CHOWN);
@@ -368,7 +368,7 @@ fn harden_unprivileged(cfg: &Config) -> Result<(), Error> {
 
 /// setgroups -> setgid -> setuid, then read back from the kernel; the
 /// capability flags around it.
-fn drop_privileges(cfg: &Config, t: &Target) -> Result<(), Error> {
+fn drop_privileges(cfg: &Config, t: &Identity) -> Result<(), Error> {
     let fail =
         |what: &str, e: std::io::Error| Error::failed(format!("{what}: {e}; not starting the command"));
     if cfg.drop_caps {
@@ -428,6 +428,14 @@ fn launch(cfg: &Config) -> Result<i32, Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_flags_table_matches_args() {
+        assert_eq!(
+            dockhand::cli::flags_disagree::<super::Args>(super::FLAGS),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {

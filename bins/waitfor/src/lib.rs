@@ -252,6 +252,14 @@ pub fn wait_for(cfg: &Config) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_flags_table_matches_args() {
+        assert_eq!(
+            dockhand::cli::flags_disagree::<super::Args>(super::FLAGS),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {

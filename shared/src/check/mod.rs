@@ -5,6 +5,7 @@
 
 mod error;
 pub mod http;
+mod io;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
@@ -76,9 +77,8 @@ mod tests {
 
     #[test]
     fn file_target() {
-        let dir = std::env::temp_dir().join(format!("dockhand-check-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let f = dir.join("ready");
         let t = Target::File { path: f.clone() };
         assert_eq!(
@@ -94,20 +94,17 @@ mod tests {
             check(&t, soon(), &Options::default()).unwrap_err(),
             "dangling symlink"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn unix_target() {
-        let dir = std::env::temp_dir().join(format!("dockhand-unix-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let p = dir.join("s.sock");
         let t = Target::Unix { path: p.clone() };
         assert!(check(&t, soon(), &Options::default()).is_err());
         let _l = std::os::unix::net::UnixListener::bind(&p).unwrap();
         assert_eq!(check(&t, soon(), &Options::default()).unwrap(), "connected");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -8,11 +8,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
+use super::io::{clean, exchange, MAX_REPLY};
 use super::{CheckError, Kind};
 use crate::net;
-
-/// The most we read of the first reply: error messages are a few hundred bytes.
-const CAP: usize = 16 * 1024;
 
 /// SQLSTATE cannot_connect_now.
 const CANNOT_CONNECT_NOW: &str = "57P03";
@@ -84,7 +82,7 @@ fn header(buf: &[u8]) -> Option<Result<usize, String>> {
         return None;
     }
     let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-    if !(4..CAP).contains(&len) {
+    if !(4..MAX_REPLY).contains(&len) {
         return Some(Err(format!("message length {len}")));
     }
     Some(Ok(1 + len))
@@ -189,66 +187,16 @@ fn error_fields(body: &[u8]) -> Option<ErrorFields> {
     }
 }
 
-/// Server text made safe for a one-line message: no control characters, bounded.
-pub(crate) fn clean(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    let mut out: String = s
-        .trim_end_matches(['\0', '\n', '\r'])
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    if s.chars().count() > 200 {
-        out.push_str("...");
-    }
-    out
-}
-
-/// Send `request`, then read until `done` says the reply is complete, the
-/// peer closes, `CAP` bytes arrived, or `deadline` passes (an error, unless
-/// some bytes came: the caller judges those). Shared with the Redis check.
-pub(crate) fn exchange(
-    s: &mut TcpStream,
-    request: &[u8],
-    deadline: Instant,
-    done: &dyn Fn(&[u8]) -> bool,
-) -> Result<Vec<u8>, CheckError> {
-    let left = || {
-        let d = deadline.saturating_duration_since(Instant::now());
-        (!d.is_zero()).then_some(d).ok_or_else(CheckError::timed_out)
-    };
-    s.set_write_timeout(Some(left()?))
-        .map_err(|e| net::io_error(&e))?;
-    s.write_all(request).map_err(|e| net::io_error(&e))?;
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 2048];
-    while buf.len() < CAP && !done(&buf) {
-        let t = match left() {
-            Ok(t) => t,
-            Err(e) if buf.is_empty() => return Err(e),
-            Err(_) => break,
-        };
-        s.set_read_timeout(Some(t)).map_err(|e| net::io_error(&e))?;
-        match s.read(&mut chunk) {
-            Ok(0) if buf.is_empty() => return Err("connection closed without a reply".into()),
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n.min(CAP - buf.len())]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if buf.is_empty() => return Err(net::io_error(&e)),
-            Err(_) => break,
-        }
-    }
-    Ok(buf)
-}
-
 /// Read and discard until the peer closes (bounded), so closing our end does
 /// not reset the connection over unread data.
 fn drain(s: &mut TcpStream, deadline: Instant) {
     let mut chunk = [0u8; 2048];
     let mut total = 0;
-    while total < CAP {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+    while total < MAX_REPLY {
+        let Some(left) = crate::clock::time_left(deadline) else {
+            return;
+        };
+        if s.set_read_timeout(Some(left)).is_err() {
             return;
         }
         match s.read(&mut chunk) {

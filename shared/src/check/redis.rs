@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::postgres::{clean, exchange};
+use super::io::{clean, exchange};
 use super::{CheckError, Kind};
 use crate::net;
 

@@ -147,13 +147,12 @@ pub fn set_aside_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<CString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    fn tmp(tag: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("dockhand-atomic-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
+    fn tmp(tag: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("dockhand-atomic-{tag}-"))
+            .tempdir()
+            .unwrap()
     }
 
     fn names(d: &Path) -> Vec<String> {
@@ -167,7 +166,8 @@ mod tests {
 
     #[test]
     fn replaces_without_following_and_leaves_nothing_behind() {
-        let d = tmp("write");
+        let scratch = tmp("write");
+        let d = scratch.path();
         let victim = d.join("victim");
         std::fs::write(&victim, "keep").unwrap();
         std::os::unix::fs::symlink(&victim, d.join("f")).unwrap();
@@ -176,28 +176,27 @@ mod tests {
             assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
             assert!(std::fs::symlink_metadata(d.join("f")).unwrap().is_file());
             assert_eq!(std::fs::read(d.join("f")).unwrap(), b"new");
-            assert_eq!(names(&d), ["f", "victim"]);
+            assert_eq!(names(d), ["f", "victim"]);
         }
         // A directory at the name is not replaced, and no temporary stays.
         std::fs::create_dir(d.join("sub")).unwrap();
         assert!(write(&d.join("sub"), b"x", 0o600, false).is_err());
-        assert_eq!(names(&d), ["f", "sub", "victim"]);
+        assert_eq!(names(d), ["f", "sub", "victim"]);
         assert!(write(&d.join(".."), b"x", 0o600, false).is_err());
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn set_aside_moves_the_entry_itself() {
-        let d = tmp("aside");
+        let scratch = tmp("aside");
+        let d = scratch.path();
         std::fs::create_dir(d.join("s")).unwrap();
         std::fs::write(d.join("s/inner"), "x").unwrap();
-        let dir = std::fs::File::open(&d).unwrap();
+        let dir = std::fs::File::open(d).unwrap();
         let aside = set_aside_at(dir.as_fd(), c"s").unwrap();
         let aside = aside.to_str().unwrap();
         assert!(aside.starts_with(".s.") && aside.ends_with(".aside"), "{aside}");
         assert_eq!(std::fs::read_to_string(d.join(aside).join("inner")).unwrap(), "x");
         assert!(!d.join("s").exists());
         assert_ne!(sibling_name(c"s", "t"), sibling_name(c"s", "t"));
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

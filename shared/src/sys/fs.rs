@@ -514,11 +514,11 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn tmp(tag: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("dockhand-fs-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
+    fn tmp(tag: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("dockhand-fs-{tag}-"))
+            .tempdir()
+            .unwrap()
     }
 
     fn names(dir: &Path, bufsize: usize) -> Vec<(String, u8)> {
@@ -534,7 +534,8 @@ mod tests {
 
     #[test]
     fn capped_reads_take_only_small_regular_files() {
-        let d = tmp("capped");
+        let scratch = tmp("capped");
+        let d = scratch.path();
         std::fs::write(d.join("f"), b"0123456789").unwrap();
         assert_eq!(read_regular_capped(&d.join("f"), 10).unwrap(), b"0123456789");
         assert!(read_regular_capped(&d.join("f"), 9).is_err());
@@ -543,28 +544,28 @@ mod tests {
         assert!(read_regular_capped(&d.join("p"), 10).is_err());
         symlink("f", d.join("l")).unwrap();
         assert!(read_regular_capped(&d.join("l"), 10).is_err());
-        assert!(read_regular_capped(&d, 10).is_err());
-        let _ = std::fs::remove_dir_all(&d);
+        assert!(read_regular_capped(d, 10).is_err());
     }
 
     #[test]
     fn reads_every_entry_with_small_buffers() {
-        let d = tmp("read");
+        let scratch = tmp("read");
+        let d = scratch.path();
         for i in 0..300 {
             std::fs::write(d.join(format!("file-with-a-longish-name-{i:04}")), "").unwrap();
         }
         std::fs::create_dir(d.join("sub")).unwrap();
-        let all = names(&d, 1024);
+        let all = names(d, 1024);
         assert_eq!(all.len(), 301);
         assert!(all.contains(&("sub".to_string(), DT_DIR)));
         assert!(!all.iter().any(|(n, _)| n == "." || n == ".."));
-        assert_eq!(names(&d, 64 * 1024), all);
-        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(names(d, 64 * 1024), all);
     }
 
     #[test]
     fn open_dir_path_refuses_links_and_files() {
-        let d = tmp("open");
+        let scratch = tmp("open");
+        let d = scratch.path();
         std::fs::create_dir_all(d.join("real/sub")).unwrap();
         std::fs::write(d.join("file"), "").unwrap();
         symlink(d.join("real"), d.join("link")).unwrap();
@@ -584,20 +585,19 @@ mod tests {
         } else {
             assert!(through.unwrap_err().contains("owned by uid"));
         }
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn stat_does_not_follow() {
-        let d = tmp("stat");
+        let scratch = tmp("stat");
+        let d = scratch.path();
         symlink("/nonexistent", d.join("dangling")).unwrap();
-        let dir = std::fs::File::open(&d).unwrap();
+        let dir = std::fs::File::open(d).unwrap();
         let s = lstat_at(dir.as_fd(), c"dangling").unwrap();
         assert!(s.is_symlink());
         let h = open_path_at(dir.as_fd(), c"dangling").unwrap();
         assert!(fstat(h.as_fd()).unwrap().same_file(&s));
         let e = open_dir_at(dir.as_fd(), c"dangling").unwrap_err().raw_os_error();
         assert!(matches!(e, Some(libc::ELOOP | libc::ENOTDIR)), "{e:?}");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -79,13 +79,12 @@ pub fn sd_notify(addr: &UnixAddr, msg: &str, barrier: Duration) -> io::Result<()
 fn wait_hangup(r: &impl AsFd, limit: Duration) -> io::Result<()> {
     let deadline = Instant::now() + limit;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let Some(left) = crate::clock::time_left(deadline) else {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the notify socket did not answer the barrier",
             ));
-        }
+        };
         let ms = PollTimeout::try_from(left.as_millis().clamp(1, 60_000) as u32).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
         match nix::poll::poll(&mut fds, ms) {

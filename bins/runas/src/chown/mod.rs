@@ -26,9 +26,15 @@
 //! stack of directories (see dirstack: memory linear in depth, a bounded
 //! number of descriptors) and hand a directory to the shared queue only
 //! while the queue is short.
+//!
+//! This file is the walk: the threads, the queue, and what is decided for
+//! each entry. `Stats` (in stats.rs) is what a walk reports.
+
+mod stats;
+
+pub use stats::Stats;
 
 use crate::dirstack::{sealed, Frame, Ids, Lost, Node, Stack};
-use dockhand::duration;
 use dockhand::out;
 use dockhand::sys::fs::{self, DT_DIR};
 use dockhand::sys::privs;
@@ -38,7 +44,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How to walk.
 #[derive(Clone, Copy, Debug)]
@@ -61,70 +67,6 @@ impl Options {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 4)
-    }
-}
-
-/// What happened under one PATH.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub seen: u64,
-    pub changed: u64,
-    /// Non-directories with more than one hard link, left alone.
-    pub hardlinked: u64,
-    /// Character and block devices, left alone.
-    pub devices: u64,
-    /// Entries on another mount, left alone (and not descended into).
-    pub other_fs: u64,
-    /// Entries that vanished or were replaced while being looked at.
-    pub raced: u64,
-    pub errors: u64,
-}
-
-impl Stats {
-    fn add(&mut self, o: &Stats) {
-        self.seen += o.seen;
-        self.changed += o.changed;
-        self.hardlinked += o.hardlinked;
-        self.devices += o.devices;
-        self.other_fs += o.other_fs;
-        self.raced += o.raced;
-        self.errors += o.errors;
-    }
-
-    pub fn skipped(&self) -> u64 {
-        self.hardlinked + self.devices + self.other_fs + self.raced
-    }
-
-    /// The one summary line for PATH (without the tool name).
-    pub fn summary(&self, path: &Path, created: bool, took: Duration) -> String {
-        let mut s = format!("{}: ", out::escape_path(path));
-        if created {
-            s.push_str("created; ");
-        }
-        s.push_str(&format!(
-            "{} seen, {} changed, {} skipped",
-            self.seen,
-            self.changed,
-            self.skipped()
-        ));
-        let why: Vec<String> = [
-            (self.hardlinked, "hard-linked"),
-            (self.devices, "device nodes"),
-            (self.other_fs, "on another mount"),
-            (self.raced, "changed during the walk"),
-        ]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, w)| format!("{n} {w}"))
-        .collect();
-        if !why.is_empty() {
-            s.push_str(&format!(" ({})", why.join(", ")));
-        }
-        if self.errors > 0 {
-            s.push_str(&format!(", {} errors", self.errors));
-        }
-        s.push_str(&format!(" in {}", duration::human(took)));
-        s
     }
 }
 
@@ -720,76 +662,4 @@ pub fn apply(found: fs::Found, path: &Path, uid: u32, gid: u32, opts: Options) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_says_why() {
-        let s = Stats {
-            seen: 10,
-            changed: 3,
-            hardlinked: 1,
-            devices: 0,
-            other_fs: 2,
-            raced: 0,
-            errors: 0,
-        };
-        assert_eq!(
-            s.summary(Path::new("/data"), false, Duration::from_millis(250)),
-            "/data: 10 seen, 3 changed, 3 skipped (1 hard-linked, 2 on another mount) in 250ms"
-        );
-        let s = Stats {
-            seen: 1,
-            ..Stats::default()
-        };
-        assert_eq!(
-            s.summary(Path::new("/new"), true, Duration::from_secs(1)),
-            "/new: created; 1 seen, 0 changed, 0 skipped in 1s"
-        );
-    }
-
-    use std::path::PathBuf;
-
-    fn tree(tag: &str, dirs: usize, files: usize) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("runas-walk-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        for d in 0..dirs {
-            let dir = p.join(format!("d{d}")).join("inner");
-            std::fs::create_dir_all(&dir).unwrap();
-            for f in 0..files {
-                std::fs::write(dir.join(format!("f{f}")), "").unwrap();
-            }
-        }
-        p
-    }
-
-    fn me() -> (u32, u32) {
-        (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
-    }
-
-    // As any user: a tree already owned by us is seen in full and unchanged,
-    // with one thread or several.
-    #[test]
-    fn counts_every_entry_and_changes_nothing_when_owned() {
-        let p = tree("count", 20, 30);
-        let (u, g) = me();
-        for threads in [1, 2, 4] {
-            let root = match fs::open_dir_path(&p).unwrap() {
-                fs::Found::Dir(fd) => fd,
-                other => panic!("{other:?}"),
-            };
-            let opts = Options {
-                cross_mounts: false,
-                hardlinks: false,
-                devices: false,
-                threads,
-            };
-            let st = chown_tree(root, &p, u, g, opts);
-            // root + 20 dirs + 20 inner + 600 files
-            assert_eq!(st.seen, 641, "threads={threads}");
-            assert_eq!(st.changed, 0);
-            assert_eq!(st.errors, 0);
-        }
-        std::fs::remove_dir_all(&p).unwrap();
-    }
-}
+mod tests;
