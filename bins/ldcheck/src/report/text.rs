@@ -19,13 +19,7 @@ pub(super) fn text(r: &Report, tree: bool) -> String {
     // Names come from the files audited: a newline or an escape sequence in
     // one must not forge a line or drive the terminal.
     let mut w = |l: String| {
-        for c in l.chars() {
-            if c.is_control() {
-                s.extend(c.escape_unicode());
-            } else {
-                s.push(c);
-            }
-        }
+        s.push_str(&dockhand::out::escape(l.as_bytes()));
         s.push('\n');
     };
     if tree {
