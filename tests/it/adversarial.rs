@@ -2177,14 +2177,15 @@ fn planted_state_files_never_stop_the_count() {
     ];
     for c in cases {
         let state = c.state.map(|s| format!("--state {s} ")).unwrap_or_default();
-        let probe = format!(
-            "{} --kill-pid1 --kill-after 3 {state}file:///tmp/absent",
-            bin("healthcheck").display()
-        );
+        // The fresh /tmp hides a checkout under /tmp (where CI may clone):
+        // the binary is held open on fd 9 first and run through it.
+        let probe = format!("/proc/self/fd/9 --kill-pid1 --kill-after 3 {state}file:///tmp/absent");
         let script = format!(
-            "mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n{plant}\n\
+            "exec 9<'{bin}' || exit 98\n\
+             mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n{plant}\n\
              trap 'echo got-term; {check}; exit 42' TERM\n\
              {probe}; {probe}; {probe}\necho not-signalled; {check}; exit 0\n",
+            bin = bin("healthcheck").display(),
             plant = c.plant,
             check = c.check,
         );
@@ -2280,14 +2281,16 @@ fn a_private_directory_taken_by_another_user_fails_closed() {
         skip(T, "needs unshare and setpriv (util-linux)");
         return;
     }
-    let probe = format!(
-        "setpriv --reuid 4242 --regid 4242 --clear-groups {} --kill-pid1 file:///tmp/absent",
-        bin("healthcheck").display()
-    );
+    // The binary is held open on fd 9 before the fresh /tmp hides a
+    // checkout under /tmp (where CI may clone).
+    let probe =
+        "setpriv --reuid 4242 --regid 4242 --clear-groups /proc/self/fd/9 --kill-pid1 file:///tmp/absent";
     let script = format!(
-        "mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n\
+        "exec 9<'{}' || exit 98\n\
+         mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 99\n\
          mkdir -m 700 /tmp/dockhand-4242 && touch /tmp/dockhand-4242/keep\n\
-         {probe}; {probe}; echo \"exit $?\"; ls -A /tmp; stat -c %u /tmp/dockhand-4242\n"
+         {probe}; {probe}; echo \"exit $?\"; ls -A /tmp; stat -c %u /tmp/dockhand-4242\n",
+        bin("healthcheck").display()
     );
     let (o, _) = run_bounded(
         Command::new("unshare").args(["--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", &script]),
