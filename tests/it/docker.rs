@@ -8,6 +8,7 @@
 //!
 //! Without an engine the tests are skipped (under CI=true they fail).
 
+use dockhand_tests::engine::{available as engine, docker, docker_ok, wait_until};
 use dockhand_tests::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -20,31 +21,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
 // The engine and the images
-
-/// True when a Docker engine answers; otherwise skip (fail under CI).
-fn engine(test: &str) -> bool {
-    if have("docker", &["info"]) {
-        return true;
-    }
-    skip(test, "no Docker engine answers `docker info`");
-    false
-}
-
-fn docker(args: &[&str]) -> Output {
-    run(Command::new("docker").args(args))
-}
-
-/// Run docker; panic with its output unless it succeeds; stdout trimmed.
-fn docker_ok(args: &[&str]) -> String {
-    let o = docker(args);
-    assert!(
-        o.status.success(),
-        "docker {args:?} failed: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o).trim().to_string()
-}
 
 fn images_sh() -> PathBuf {
     repo().join("docker/images.sh")
@@ -237,21 +213,6 @@ fn running(name: &str) -> bool {
 fn logs(name: &str) -> String {
     let o = docker(&["logs", "--timestamps", name]);
     format!("{}{}", stdout(&o), stderr(&o))
-}
-
-/// Poll `f` every 200 ms until it is true; panic naming `what` after `limit`.
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return;
-        }
-        assert!(
-            Instant::now() < end,
-            "timed out after {limit:?} waiting until {what}"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Docker's health-probe log, accumulated across polls (it keeps only five):
