@@ -22,10 +22,11 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tomllib
+
+from build_epoch import source_epoch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ["runas", "healthcheck", "waitfor", "ready", "ldcheck"]
@@ -40,17 +41,6 @@ MT_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 def die(msg):
     sys.exit("oci: " + msg)
-
-
-def source_epoch():
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is None:
-        try:
-            epoch = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%ct"], check=True,
-                                   capture_output=True, text=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            epoch = "0"
-    return int(epoch)
 
 
 def iso(epoch):

@@ -18,6 +18,8 @@ import json
 import os
 import subprocess
 import sys
+
+from build_epoch import source_epoch
 import tomllib
 import uuid
 
@@ -43,13 +45,7 @@ def purl(name, version):
 
 def commit_time():
     """ISO time of HEAD's commit (SOURCE_DATE_EPOCH wins), so the SBOM is reproducible."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is None:
-        try:
-            epoch = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%ct"], check=True,
-                                   capture_output=True, text=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            epoch = "0"
+    epoch = source_epoch()
     t = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
