@@ -64,7 +64,7 @@ docker_demo() {
             seen+=" $start"
             out=$(printf '%b' "${out:1:${#out}-2}" | grep -E '^(un)?healthy: ' | head -1)
             say "  probe: $out"
-            [[ $out == *"sent SIG"* ]] && say "PID 1 signalled by healthcheck (--kill-pid1: 3 failures in a row, PID 1 older than its 10s start period)"
+            [[ $out == *"sending SIG"* ]] && say "PID 1 signalled by healthcheck (--kill-pid1: 3 failures in a row, PID 1 older than its 10s start period)"
         done < <(docker inspect -f '{{if .State.Health}}{{range .State.Health.Log}}{{.Start}}{{"\t"}}{{json .Output}}{{"\n"}}{{end}}{{end}}' "$name" 2>/dev/null)
         restarts=$(docker inspect -f '{{.RestartCount}}' "$name")
         if ((restarts == 0)); then sleep 0.3; fi
@@ -148,7 +148,7 @@ ns_demo() {
     while kill -0 "$pid" 2>/dev/null; do
         out=$(probe || true)
         [[ -n $out ]] && say "  probe: $out"
-        [[ $out == *"sent SIG"* ]] && say "PID 1 signalled by healthcheck after 3 failures"
+        [[ $out == *"sending SIG"* ]] && say "PID 1 signalled by healthcheck after 3 failures"
         sleep 1
     done
     wait "$pid" && code=0 || code=$?

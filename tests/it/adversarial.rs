@@ -2207,7 +2207,7 @@ fn planted_state_files_never_stop_the_count() {
             );
         }
         assert!(
-            lines[2].ends_with("; sent SIGTERM to PID 1 (sh))"),
+            lines[2].ends_with("; sending SIGTERM to PID 1 (sh))"),
             "{what}: {o:?}"
         );
         assert_eq!(lines.get(3), Some(&"got-term"), "{what}: {o:?}");

@@ -759,7 +759,7 @@ fn kill_pid1_after_n_failures_and_after_the_start_period() {
     assert_eq!(code(&o), 1, "{o:?}");
     assert_eq!(
         stdout(&o).trim(),
-        format!("unhealthy: GET {url} -> connection refused (failure 3 of 3; sent SIGTERM to PID 1 (sh))")
+        format!("unhealthy: GET {url} -> connection refused (failure 3 of 3; sending SIGTERM to PID 1 (sh))")
     );
     assert_eq!(
         ns.wait_end(Duration::from_secs(10)),

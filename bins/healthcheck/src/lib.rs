@@ -253,28 +253,52 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
     let result = check::check(&cfg.target, deadline, &opts);
     let took = start.elapsed();
     let what = describe(&cfg);
+    let mut pending = None;
     let line = match &result {
         Ok(detail) => format!("healthy: {what} -> {detail} in {}", duration::human(took)),
         Err(reason) => {
             let reason = timeout_reason(reason, cfg.timeout);
-            let note = account(&cfg, false)
+            let note = account(&cfg, false, &mut pending)
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default();
             format!("unhealthy: {what} -> {reason}{note}")
         }
     };
     if result.is_ok() {
-        account(&cfg, true);
+        account(&cfg, true, &mut pending);
     }
     if !cfg.quiet {
         out::line(&line);
     }
+    // The line goes out before the signal: when PID 1 ends, the kernel kills
+    // everything left in its PID namespace, this probe included, and the
+    // line would be lost.
+    if let Some(p) = pending {
+        if let Err(e) = process::kill(1, p.signal) {
+            out::warn(
+                TOOL,
+                &format!(
+                    "cannot send {} to PID 1 ({}): {}",
+                    p.name,
+                    p.comm,
+                    dockhand::net::describe(&e)
+                ),
+            );
+        }
+    }
     Ok(if result.is_ok() { 0 } else { 1 })
+}
+
+/// A signal for PID 1, sent once the output line is out.
+struct PendingSignal {
+    signal: i32,
+    name: String,
+    comm: String,
 }
 
 /// Count the result in the state file and, after enough failures, signal
 /// PID 1. Returns the note for the output line of a failure.
-fn account(cfg: &Config, healthy: bool) -> Option<String> {
+fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> Option<String> {
     let path = cfg.state.as_ref()?;
     let pid1_start = pid1::start_ticks(1).ok();
     // Failures inside the start period are not counted (Docker's rule), and
@@ -330,11 +354,13 @@ fn account(cfg: &Config, healthy: bool) -> Option<String> {
     if n < k.after {
         return Some(count);
     }
-    Some(format!("{count}; {}", signal_pid1(k.signal)))
+    Some(format!("{count}; {}", signal_pid1(k.signal, pending)))
 }
 
-/// Signal PID 1 if it will notice; says what happened.
-fn signal_pid1(sig: i32) -> String {
+/// Decide whether to signal PID 1 (it must catch the signal, or the kernel
+/// drops it); says what will happen. The signal itself is sent by `run`,
+/// after the output line.
+fn signal_pid1(sig: i32, pending: &mut Option<PendingSignal>) -> String {
     let name = format!("SIG{}", signal::name(sig));
     if process::getpid() == 1 {
         return "not signalled: healthcheck itself is PID 1".into();
@@ -353,13 +379,15 @@ fn signal_pid1(sig: i32) -> String {
             );
             format!("PID 1 ({comm}) not signalled: no {name} handler")
         }
-        Ok((comm, true)) => match process::kill(1, sig) {
-            Ok(()) => format!("sent {name} to PID 1 ({comm})"),
-            Err(e) => format!(
-                "cannot send {name} to PID 1 ({comm}): {}",
-                dockhand::net::describe(&e)
-            ),
-        },
+        Ok((comm, true)) => {
+            let line = format!("sending {name} to PID 1 ({comm})");
+            *pending = Some(PendingSignal {
+                signal: sig,
+                name,
+                comm,
+            });
+            line
+        }
     }
 }
 
