@@ -1184,7 +1184,10 @@ fn runas_init_on_a_terminal_and_with_a_realtime_stop_signal() {
 
 /// What a terminal program prints, read on a thread so every wait is
 /// bounded; prompts end without a newline, so this reads bytes, not lines.
-struct Screen(std::sync::Arc<(std::sync::Mutex<(Vec<u8>, bool)>, std::sync::Condvar)>);
+struct Screen(std::sync::Arc<(std::sync::Mutex<Shown>, std::sync::Condvar)>);
+
+/// The bytes shown so far, and whether the program closed its output.
+type Shown = (Vec<u8>, bool);
 
 impl Screen {
     fn of(mut out: impl Read + Send + 'static) -> Screen {
