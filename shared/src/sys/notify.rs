@@ -3,7 +3,9 @@
 //! sender exits) and s6 notification fds (a newline, then close).
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
+};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -34,8 +36,15 @@ pub fn notify_addr(value: &str) -> Result<UnixAddr, String> {
     }
 }
 
-/// Send one datagram `msg` to `addr`, passing `fds` with SCM_RIGHTS.
-fn send(addr: &UnixAddr, msg: &str, fds: &[i32]) -> io::Result<()> {
+/// Send one datagram `msg` to `addr`, passing `fds` with SCM_RIGHTS and,
+/// with `as_pid`, SCM_CREDENTIALS naming that process as the sender.
+///
+/// The kernel accepts a pid other than our own only from a sender with
+/// CAP_SYS_ADMIN over its pid namespace (else EPERM); the uid and gid sent
+/// are our real ones, which need no privilege. A receiver with SO_PASSCRED
+/// (systemd) then sees `as_pid` as the sender, which is what its
+/// `NotifyAccess=main` checks.
+fn send(addr: &UnixAddr, msg: &str, fds: &[i32], as_pid: Option<i32>) -> io::Result<()> {
     let sock = socket::socket(
         AddressFamily::Unix,
         SockType::Datagram,
@@ -43,13 +52,22 @@ fn send(addr: &UnixAddr, msg: &str, fds: &[i32]) -> io::Result<()> {
         None,
     )?;
     let iov = [IoSlice::new(msg.as_bytes())];
-    let cmsgs: &[ControlMessage] = if fds.is_empty() {
-        &[]
-    } else {
-        &[ControlMessage::ScmRights(fds)]
-    };
+    let creds = as_pid.map(|pid| {
+        UnixCredentials::from(libc::ucred {
+            pid,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        })
+    });
+    let mut cmsgs: Vec<ControlMessage> = Vec::with_capacity(2);
+    if !fds.is_empty() {
+        cmsgs.push(ControlMessage::ScmRights(fds));
+    }
+    if let Some(c) = &creds {
+        cmsgs.push(ControlMessage::ScmCredentials(c));
+    }
     loop {
-        match socket::sendmsg(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, Some(addr)) {
+        match socket::sendmsg(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, Some(addr)) {
             Ok(n) if n == msg.len() => return Ok(()),
             Ok(_) => return Err(io::Error::other("datagram truncated")),
             Err(nix::errno::Errno::EINTR) => continue,
@@ -66,13 +84,38 @@ fn send(addr: &UnixAddr, msg: &str, fds: &[i32]) -> io::Result<()> {
 ///
 /// An error from the first send is returned; a barrier that is not answered
 /// in time is `ErrorKind::TimedOut` (the message itself was delivered).
-pub fn sd_notify(addr: &UnixAddr, msg: &str, barrier: Duration) -> io::Result<()> {
-    send(addr, msg, &[])?;
+/// `as_pid`: see `notify_as`.
+pub fn sd_notify(addr: &UnixAddr, msg: &str, barrier: Duration, as_pid: Option<i32>) -> io::Result<()> {
+    send(addr, msg, &[], as_pid)?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    send(addr, "BARRIER=1", &[w.as_raw_fd()])?;
+    send(addr, "BARRIER=1", &[w.as_raw_fd()], as_pid)?;
     // Our copy must go, or the read end would never see the hang-up.
     drop(w);
     wait_hangup(&r, barrier)
+}
+
+/// Send one sd_notify datagram `msg` (`STATUS=...`, `WATCHDOG=1`) without a
+/// barrier. With `as_pid`, the message claims to come from that process
+/// (SCM_CREDENTIALS): a pid not our own needs CAP_SYS_ADMIN, and without it
+/// the send fails with `PermissionDenied` (EPERM) and nothing is sent.
+pub fn notify_as(addr: &UnixAddr, msg: &str, as_pid: Option<i32>) -> io::Result<()> {
+    send(addr, msg, &[], as_pid)
+}
+
+/// Whether this process may send sd_notify messages as another process
+/// (`as_pid`): it holds CAP_SYS_ADMIN (bit 21 of CapEff in
+/// /proc/self/status), which the kernel asks of a sender naming a pid not
+/// its own. A send can still be refused (a pid namespace owned by another
+/// user namespace): callers fall back on EPERM.
+pub fn may_send_as_another_pid() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
 
 /// Wait until every write end of the pipe whose read end is `r` is closed.
@@ -213,7 +256,7 @@ mod tests {
         let rx = UnixDatagram::bind_addr(&addr).unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let to = notify_addr(&format!("@{name}")).unwrap();
-        let h = std::thread::spawn(move || sd_notify(&to, "READY=1", Duration::from_secs(10)));
+        let h = std::thread::spawn(move || sd_notify(&to, "READY=1", Duration::from_secs(10), None));
         let mut buf = [0u8; 64];
         let n = rx.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
@@ -223,6 +266,55 @@ mod tests {
         assert_eq!(&buf[..n], b"BARRIER=1");
         drop(rx);
         h.join().unwrap().unwrap();
+    }
+
+    /// What a receiver with SO_PASSCRED (systemd) reads: the text and the
+    /// sender's pid from SCM_CREDENTIALS.
+    fn recv_creds(rx: &UnixDatagram) -> (String, i32) {
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!(libc::ucred);
+        let m = socket::recvmsg::<()>(rx.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+        let mut pid = 0;
+        for c in m.cmsgs().unwrap() {
+            if let socket::ControlMessageOwned::ScmCredentials(u) = c {
+                pid = u.pid();
+            }
+        }
+        let n = m.bytes;
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), pid)
+    }
+
+    #[test]
+    fn credentials_name_the_pid_asked_for_when_privileged() {
+        let dir = std::env::temp_dir().join(format!("dockhand-notify-cred-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("n.sock");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        socket::setsockopt(&rx, socket::sockopt::PassCred, &true).unwrap();
+        let to = notify_addr(path.to_str().unwrap()).unwrap();
+        let me = std::process::id() as i32;
+        notify_as(&to, "STATUS=plain", None).unwrap();
+        assert_eq!(recv_creds(&rx), ("STATUS=plain".to_string(), me));
+        notify_as(&to, "STATUS=as me", Some(me)).unwrap();
+        assert_eq!(recv_creds(&rx), ("STATUS=as me".to_string(), me));
+        // Another pid: allowed only with CAP_SYS_ADMIN, refused (nothing
+        // sent) without it.
+        let parent = nix::unistd::getppid().as_raw();
+        let sys_admin = may_send_as_another_pid();
+        match notify_as(&to, "STATUS=as parent", Some(parent)) {
+            Ok(()) => {
+                assert!(sys_admin, "sent as another pid without CAP_SYS_ADMIN");
+                assert_eq!(recv_creds(&rx), ("STATUS=as parent".to_string(), parent));
+            }
+            Err(e) => {
+                assert!(!sys_admin, "refused with CAP_SYS_ADMIN: {e}");
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

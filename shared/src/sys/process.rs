@@ -210,6 +210,27 @@ impl ProcessWatch {
         }
     }
 
+    /// Wait up to `limit` for the process to end; true when it has.
+    pub fn wait_ended_for(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if self.ended() {
+                return true;
+            }
+            let Some(left) = crate::clock::time_left(deadline) else {
+                return false;
+            };
+            match &self.pidfd {
+                Some(fd) => {
+                    let ms = left.as_millis().clamp(1, 60_000) as u32;
+                    let t = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+                    pidfd_readable(fd, t);
+                }
+                None => std::thread::sleep(left.min(std::time::Duration::from_millis(200))),
+            }
+        }
+    }
+
     /// Block until the process has ended.
     pub fn wait_ended(&self) {
         while !self.ended() {

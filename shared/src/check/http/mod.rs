@@ -349,6 +349,30 @@ fn exchange(
     Err(format!("status {}, body does not contain {needle:?}{read}", head.status).into())
 }
 
+/// POST `body` (of type `content_type`) to `url` over TCP, within
+/// `deadline`; `Ok(status)` for a 2xx answer. No redirect is followed (a
+/// redirected POST would change meaning), and the response body is not read.
+pub fn post(url: &HttpUrl, content_type: &str, body: &[u8], deadline: Instant) -> Result<String, CheckError> {
+    let headers = [
+        format!("Content-Type: {content_type}"),
+        format!("Content-Length: {}", body.len()),
+    ];
+    // The GET request's rules for Host, User-Agent and the rest, as "POST".
+    let mut req = b"POST".to_vec();
+    req.extend_from_slice(&build_request(url, &headers, true)[3..]);
+    req.extend_from_slice(body);
+    let opts = Options {
+        status: vec![(200, 299)],
+        no_follow: true,
+        ..Options::default()
+    };
+    let mut conn = net::connect(&url.host, url.port, deadline)?;
+    match exchange(&mut conn, url, &req, &url.host, deadline, &opts)? {
+        Answer::Done(status) => Ok(status),
+        Answer::Follow(..) => Err("redirected (not followed for a POST)".into()),
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }

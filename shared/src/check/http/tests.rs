@@ -565,3 +565,53 @@ fn the_deadline_bounds_all_hops() {
     // Bounded by the one deadline (generous margin for a loaded machine).
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }
+
+#[test]
+fn post_sends_the_body_and_wants_a_2xx() {
+    use std::io::{Read, Write};
+    // A loopback server that answers `status` to one request and hands back
+    // what it read (head and body, Content-Length honoured).
+    let serve = |status: &'static str| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 1024];
+            loop {
+                let n = s.read(&mut b).unwrap();
+                got.extend_from_slice(&b[..n]);
+                let text = String::from_utf8_lossy(&got).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if got.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        (p, h)
+    };
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    let (p, h) = serve("201 Created");
+    let u = url(&format!("http://127.0.0.1:{p}/ingest?x=1"));
+    assert_eq!(post(&u, "application/json", b"{\"a\":1}", deadline()).unwrap(), "201");
+    let req = h.join().unwrap();
+    assert!(req.starts_with("POST /ingest?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"), "{req}");
+    assert!(req.contains("\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"), "{req}");
+    assert!(req.ends_with("\r\n\r\n{\"a\":1}"), "{req}");
+    // A redirect is not followed, and is not a success.
+    let (p, h) = serve("302 Found\r\nLocation: /elsewhere");
+    let u = url(&format!("http://127.0.0.1:{p}/"));
+    assert_eq!(post(&u, "text/plain", b"x", deadline()).unwrap_err(), "status 302");
+    h.join().unwrap();
+}
