@@ -5,17 +5,21 @@
 #![forbid(unsafe_code)]
 
 pub mod marker;
+pub mod report;
+pub mod systemd;
+pub mod watchdog;
 
 use argh::FromArgs;
 use dockhand::cli::{self, Flag, Tail};
 use dockhand::sys::notify;
 use dockhand::sys::process::{self, Forked, ProcessWatch};
-use dockhand::target::Target;
-use dockhand::wait::{self, Stop, WaitOptions};
+use dockhand::target::{HttpUrl, Target};
+use dockhand::wait::{self, Event, Stop, WaitOptions};
 use dockhand::{duration, out, Error};
 use nix::sys::socket::UnixAddr;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+use systemd::Notifier;
 
 const TOOL: &str = "ready";
 
@@ -50,6 +54,47 @@ struct Args {
     /// bound on one attempt (default 2s)
     #[argh(option, from_str_fn(dur))]
     attempt_timeout: Option<Duration>,
+    /// with a command and WATCHDOG_USEC: keep checking once ready and send
+    /// WATCHDOG=1 every half of it while every target answers
+    #[argh(switch)]
+    watchdog: bool,
+    /// with a command: once ready, POST a JSON startup report to this
+    /// http:// URL (bounded, retried; never delays or fails the service)
+    #[argh(option, from_str_fn(report_url))]
+    report: Option<HttpUrl>,
+    /// the service name in the report (default: the command's base name)
+    #[argh(option)]
+    report_name: Option<String>,
+    /// an environment variable to report as build identity, repeatable
+    /// (default: GIT_SHA, IMAGE_TAG, BUILD_DATE)
+    #[argh(option, from_str_fn(report_env))]
+    report_env: Vec<String>,
+    /// a file (an SBOM) whose sha256 goes in the report
+    #[argh(option)]
+    report_sbom: Option<PathBuf>,
+}
+
+fn report_url(s: &str) -> Result<HttpUrl, String> {
+    match Target::arg(s)? {
+        Target::Http(u) if s.trim_start().starts_with("http://") => Ok(u),
+        _ => Err(format!("{s:?}: the report goes to an http:// URL")),
+    }
+}
+
+fn report_url_check(s: &str) -> Result<(), String> {
+    report_url(s).map(|_| ())
+}
+
+fn report_env(s: &str) -> Result<String, String> {
+    report::env_name(s).map(|()| s.to_string())
+}
+
+fn report_name_check(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.chars().any(char::is_control) {
+        Err("the --report-name must be one non-empty line".into())
+    } else {
+        Ok(())
+    }
 }
 
 fn target(s: &str) -> Result<Target, String> {
@@ -90,6 +135,11 @@ const FLAGS: &[Flag] = &[
     Flag::value("timeout", Some(duration::check)),
     Flag::value("interval", Some(duration::check)),
     Flag::value("attempt-timeout", Some(duration::check)),
+    Flag::switch("watchdog"),
+    Flag::value("report", Some(report_url_check)),
+    Flag::value("report-name", Some(report_name_check)),
+    Flag::multi("report-env", Some(report::env_name)),
+    Flag::value("report-sbom", None),
 ];
 
 /// The validated configuration.
@@ -102,6 +152,12 @@ pub struct Config {
     pub notify: Option<UnixAddr>,
     pub wait: WaitOptions,
     pub command: Vec<String>,
+    /// `--watchdog` in force: WATCHDOG_USEC.
+    pub watchdog: Option<Duration>,
+    /// `--report`.
+    pub report: Option<report::Settings>,
+    /// Lines to print at start (a `--watchdog` that cannot act, and why).
+    pub notes: Vec<String>,
 }
 
 /// Parse and validate the command line and environment. `notify_socket` is
@@ -113,10 +169,20 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
         FLAGS,
         Tail::AfterDoubleDash,
         env,
-        &[(
-            "NOTIFY_SOCKET",
-            "sd_notify socket (/path or @abstract); READY=1 is sent there",
-        )],
+        &[
+            (
+                "NOTIFY_SOCKET",
+                "sd_notify socket (/path or @abstract); STATUS=, READY=1 ... are sent there",
+            ),
+            (
+                "WATCHDOG_USEC",
+                "the manager's watchdog interval (for --watchdog)",
+            ),
+            (
+                "WATCHDOG_PID",
+                "when set, --watchdog acts only if it is this process",
+            ),
+        ],
     )?;
     if a.when.is_empty() {
         return Err(Error::usage("no --when target given (or READY_WHEN)"));
@@ -152,6 +218,47 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
             return Err(Error::usage(format!("{name} must be 1ms or more")));
         }
     }
+    let mut notes = Vec::new();
+    let mut watchdog = None;
+    if a.watchdog {
+        if split.command.is_empty() {
+            return Err(Error::usage("--watchdog needs a command to watch (-- COMMAND)"));
+        }
+        match (&notify, watchdog::from_env(env, process::getpid())?) {
+            (None, _) => notes.push("--watchdog: NOTIFY_SOCKET is not set; no watchdog".to_string()),
+            (Some(_), Err(why)) => notes.push(format!("--watchdog: {why}; no watchdog")),
+            (Some(_), Ok(every)) => watchdog = Some(every),
+        }
+    }
+    if let Some(n) = &a.report_name {
+        report_name_check(n).map_err(Error::usage)?;
+    }
+    let report = match a.report {
+        None if a.report_name.is_some() || !a.report_env.is_empty() || a.report_sbom.is_some() => {
+            return Err(Error::usage(
+                "--report-name, --report-env and --report-sbom go with --report URL",
+            ))
+        }
+        None => None,
+        Some(url) => {
+            let Some(cmd) = split.command.first() else {
+                return Err(Error::usage(
+                    "--report needs a command (-- COMMAND): the watcher sends it",
+                ));
+            };
+            let base = cmd.rsplit('/').next().unwrap_or(cmd);
+            Some(report::Settings {
+                url,
+                name: a.report_name.unwrap_or_else(|| base.to_string()),
+                env: if a.report_env.is_empty() {
+                    report::DEFAULT_ENV.iter().map(|s| s.to_string()).collect()
+                } else {
+                    a.report_env
+                },
+                sbom: a.report_sbom,
+            })
+        }
+    };
     let wait = WaitOptions {
         timeout: a.timeout.unwrap_or(Duration::ZERO),
         interval: a.interval.unwrap_or(Duration::from_secs(1)),
@@ -168,12 +275,22 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
         notify,
         wait,
         command: split.command,
+        watchdog,
+        report,
+        notes,
     })
 }
 
 /// Run ready with its arguments (program name removed); returns the exit status.
 pub fn run(args: Vec<String>) -> Result<i32, Error> {
+    let start = Start {
+        at: SystemTime::now(),
+        clock: Instant::now(),
+    };
     let cfg = parse(&args, &cli::ProcessEnv, cli::var("NOTIFY_SOCKET")?.as_deref())?;
+    for n in &cfg.notes {
+        out::warn(TOOL, n);
+    }
     // Before anything else runs: a marker from an earlier run (a persisted
     // volume, a restarted container) must never claim readiness.
     if let Some(f) = &cfg.file {
@@ -181,18 +298,62 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
             .map_err(|e| Error::failed(format!("cannot remove the old marker {}: {e}", f.display())))?;
     }
     if cfg.command.is_empty() {
-        standalone(&cfg)
+        standalone(&cfg, &start)
     } else {
-        Err(with_command(cfg))
+        Err(with_command(cfg, start))
     }
 }
 
+/// When ready started, by the wall clock (for reports) and the monotonic one.
+struct Start {
+    at: SystemTime,
+    clock: Instant,
+}
+
+/// `wait::wait_all`, telling the notify socket (when there is one) which
+/// targets are still down, with EXTEND_TIMEOUT_USEC so a slow start does
+/// not hit the manager's start timeout.
+fn wait_telling(
+    cfg: &Config,
+    opts: &WaitOptions,
+    cancel: Option<&dyn Fn() -> bool>,
+    n: Option<&Notifier>,
+) -> Result<(), Stop> {
+    let pace = systemd::pace(cfg.wait.interval);
+    let opts = WaitOptions {
+        progress_every: n.map(|_| pace),
+        ..opts.clone()
+    };
+    wait::wait_all(&cfg.targets, &opts, cancel, &mut |e| {
+        if let (Some(n), Event::StillDown { down, .. }) = (n, e) {
+            let down: Vec<(String, String)> =
+                down.iter().map(|(t, w)| (t.to_string(), w.to_string())).collect();
+            n.tell(
+                TOOL,
+                &format!("{}\n{}", systemd::waiting(&down), systemd::extend(pace)),
+            );
+        }
+    })
+}
+
 /// No command: wait, announce, exit.
-fn standalone(cfg: &Config) -> Result<i32, Error> {
-    match wait::wait_all(&cfg.targets, &cfg.wait, None, &mut |_| {}) {
+fn standalone(cfg: &Config, start: &Start) -> Result<i32, Error> {
+    // The messages come from this process, which is not the service: only
+    // NotifyAccess=all takes them (as it always has for READY=1 here).
+    let n = cfg
+        .notify
+        .clone()
+        .map(|a| Notifier::new(TOOL, a, process::getpid()));
+    match wait_telling(cfg, &cfg.wait, None, n.as_ref()) {
         // The marker names the process that ran us: in `ready ... && exec app`
         // that is the shell about to become the app.
-        Ok(()) => Ok(if announce(cfg, process::getppid()) { 0 } else { 1 }),
+        Ok(()) => Ok(
+            if announce(cfg, process::getppid(), n.as_ref(), start.clock.elapsed(), false) {
+                0
+            } else {
+                1
+            },
+        ),
         Err(Stop::Timeout(down)) => Err(Error::timeout(not_ready(cfg, &down))),
         Err(Stop::Signal(n)) => Err(Error::Signal(n, String::new())),
         Err(Stop::Cancelled) => Err(Error::failed("the wait was cancelled")),
@@ -221,7 +382,7 @@ fn not_ready(cfg: &Config, down: &[(String, String)]) -> String {
 /// stops then. Where the service itself is that reaper (it is PID 1, or a
 /// subreaper), an exited watcher would be its zombie for good, so there the
 /// watcher stays, asleep, until the service ends.
-fn with_command(cfg: Config) -> Error {
+fn with_command(cfg: Config, start: Start) -> Error {
     // Taken while we are certainly alive; the descriptor is close-on-exec.
     let service = ProcessWatch::new(process::getpid());
     // No thread exists yet (argument parsing starts none), so fork is sound.
@@ -243,7 +404,7 @@ fn with_command(cfg: Config) -> Error {
             let middle = process::getpid();
             match process::fork() {
                 Ok(Forked::Parent { .. }) => std::process::exit(0),
-                Ok(Forked::Child) => std::process::exit(watcher(&cfg, &service, middle)),
+                Ok(Forked::Child) => std::process::exit(watcher(&cfg, &service, middle, &start)),
                 Err(e) => {
                     out::warn(
                         TOOL,
@@ -258,7 +419,7 @@ fn with_command(cfg: Config) -> Error {
 
 /// The watcher: wait for the targets while the service lives, announce,
 /// and exit (or, where the service is our reaper, sleep until it ends).
-fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32) -> i32 {
+fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32, start: &Start) -> i32 {
     // The intermediate process exits right after forking us; wait (bounded)
     // until we have been handed to our reaper, to learn who that is.
     for _ in 0..5000 {
@@ -268,16 +429,37 @@ fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32) -> i32 {
         std::thread::sleep(Duration::from_millis(1));
     }
     let service_reaps_us = process::getppid() == service.pid();
+    let n = cfg.notify.clone().map(|a| Notifier::new(TOOL, a, service.pid()));
     let opts = WaitOptions {
         // Signals are the service's business; ours keep their default action.
         handle_signals: false,
         ..cfg.wait.clone()
     };
     let ended = || service.ended();
-    let code = match wait::wait_all(&cfg.targets, &opts, Some(&ended), &mut |_| {}) {
+    let code = match wait_telling(cfg, &opts, Some(&ended), n.as_ref()) {
         Ok(()) if service.ended() => 0,
         Ok(()) => {
-            if announce(cfg, service.pid()) {
+            let took = start.clock.elapsed();
+            let ok = announce(cfg, service.pid(), n.as_ref(), took, true);
+            let reporter = cfg
+                .report
+                .clone()
+                .and_then(|r| spawn_report(r, cfg, service.pid(), start, took));
+            if let (Some(every), Some(n)) = (cfg.watchdog, &n) {
+                watchdog::run(
+                    TOOL,
+                    n,
+                    service,
+                    &cfg.targets,
+                    every,
+                    cfg.wait.attempt_timeout,
+                    &cfg.wait.check,
+                );
+            }
+            if let Some(h) = reporter {
+                let _ = h.join();
+            }
+            if ok {
                 0
             } else {
                 1
@@ -289,6 +471,9 @@ fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32) -> i32 {
                 not_ready(cfg, &down)
             ));
             out::warn(TOOL, &e.to_string());
+            if let Some(n) = &n {
+                n.tell(TOOL, &systemd::status(&not_ready(cfg, &down)));
+            }
             e.code()
         }
         Err(Stop::Cancelled) => 0,
@@ -304,9 +489,43 @@ fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32) -> i32 {
     code
 }
 
+/// Send the startup report on a thread of its own (so a watchdog is not
+/// held up by it); its outcome is one line on stderr.
+fn spawn_report(
+    r: report::Settings,
+    cfg: &Config,
+    pid: i32,
+    start: &Start,
+    took: Duration,
+) -> Option<std::thread::JoinHandle<()>> {
+    let facts = report::Facts {
+        pid,
+        started: start.at,
+        took,
+        targets: cfg.targets.iter().map(|t| t.to_string()).collect(),
+    };
+    let attempt = cfg.wait.attempt_timeout;
+    let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+        let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        let body = report::document(&r, &facts, &report::host_name(), &env);
+        out::warn(TOOL, &report::send(&r.url, &body, attempt));
+    });
+    match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            out::warn(
+                TOOL,
+                &format!("startup report not sent: cannot start its thread: {e}"),
+            );
+            None
+        }
+    }
+}
+
 /// Announce through every configured channel; false when one failed (each
 /// failure is reported on stderr, and the other channels are still tried).
-fn announce(cfg: &Config, pid: i32) -> bool {
+/// `pid` is the service's; `mainpid`: whether sd_notify says MAINPID=pid.
+fn announce(cfg: &Config, pid: i32, n: Option<&Notifier>, took: Duration, mainpid: bool) -> bool {
     let mut ok = true;
     let mut fail = |what: String| {
         out::warn(TOOL, &what);
@@ -327,8 +546,20 @@ fn announce(cfg: &Config, pid: i32) -> bool {
             fail(format!("cannot notify on fd {fd}: {e}"));
         }
     }
-    if let Some(addr) = &cfg.notify {
-        match notify::sd_notify(addr, "READY=1", BARRIER_WAIT) {
+    if let Some(n) = n {
+        let mut more = systemd::status(&format!(
+            "ready after {}: {} answered",
+            duration::human(took),
+            cfg.targets
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if mainpid {
+            more.push_str(&format!("\nMAINPID={pid}"));
+        }
+        match n.ready(TOOL, &more, BARRIER_WAIT) {
             Ok(()) => {}
             // READY=1 was delivered; only its attribution is unconfirmed.
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => out::warn(
@@ -417,6 +648,62 @@ mod tests {
     }
 
     #[test]
+    fn watchdog_and_report_settings() {
+        let me = process::getpid().to_string();
+        let env = [("WATCHDOG_USEC", "2000000"), ("WATCHDOG_PID", me.as_str())];
+        let args = s(&["--when", "db:1", "--watchdog", "--", "/usr/bin/app", "x"]);
+        let c = parse(&args, &env, Some("@sock")).unwrap();
+        assert_eq!(c.watchdog, Some(Duration::from_secs(2)));
+        assert!(c.notes.is_empty() && c.report.is_none());
+        // Another process's watchdog, or no notify socket: a note, no watchdog.
+        let c = parse(
+            &args,
+            &[("WATCHDOG_USEC", "2000000"), ("WATCHDOG_PID", "1")],
+            Some("@sock"),
+        )
+        .unwrap();
+        assert_eq!(c.watchdog, None);
+        assert!(c.notes[0].contains("WATCHDOG_PID=1"), "{:?}", c.notes);
+        let c = parse(&args, &env, None).unwrap();
+        assert_eq!(c.watchdog, None);
+        assert!(c.notes[0].contains("NOTIFY_SOCKET"), "{:?}", c.notes);
+        let err = parse(&args, &[("WATCHDOG_USEC", "soon")], Some("@sock")).unwrap_err();
+        assert!(
+            err.to_string().contains("WATCHDOG_USEC") && err.code() == 2,
+            "{err}"
+        );
+
+        let args = s(&[
+            "--when",
+            "db:1",
+            "--report",
+            "http://obs:8080/in",
+            "--",
+            "/usr/bin/app",
+        ]);
+        let r = parse(&args, &[("READY_REPORT_SBOM", "/sbom.json")], None)
+            .unwrap()
+            .report
+            .unwrap();
+        assert_eq!(
+            (r.url.host.as_str(), r.url.port, r.url.path.as_str()),
+            ("obs", 8080, "/in")
+        );
+        assert_eq!(r.name, "app");
+        assert_eq!(r.env, report::DEFAULT_ENV);
+        assert_eq!(r.sbom, Some(PathBuf::from("/sbom.json")));
+        let env = [
+            ("READY_REPORT_ENV", "VERSION, COMMIT"),
+            ("READY_REPORT_NAME", "api"),
+        ];
+        let r = parse(&args, &env, None).unwrap().report.unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.env.clone()),
+            ("api", s(&["VERSION", "COMMIT"]))
+        );
+    }
+
+    #[test]
     fn usage_errors() {
         let e =
             |args: &[&str], env: &[(&str, &str); 1], ns: Option<&str>| parse(&s(args), env, ns).unwrap_err();
@@ -429,6 +716,21 @@ mod tests {
             (&["--when", "nope://x"], "scheme"),
             (&["--when", "db:1", "--"], "command"),
             (&["--when", "db:1", "--file", "/tmp/"], "--file"),
+            (&["--when", "db:1", "--watchdog"], "--watchdog needs a command"),
+            (
+                &["--when", "db:1", "--report", "http://x/"],
+                "--report needs a command",
+            ),
+            (&["--when", "db:1", "--report", "tcp://x:1", "--", "a"], "http://"),
+            (
+                &["--when", "db:1", "--report-env", "A-B"],
+                "environment variable name",
+            ),
+            (&["--when", "db:1", "--report-name", ""], "--report-name"),
+            (
+                &["--when", "db:1", "--report-sbom", "/s", "--", "a"],
+                "go with --report",
+            ),
         ] {
             let err = e(args, &none, None);
             assert_eq!(err.code(), 2, "{args:?}: {err}");

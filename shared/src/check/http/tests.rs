@@ -604,14 +604,26 @@ fn post_sends_the_body_and_wants_a_2xx() {
     let deadline = || Instant::now() + Duration::from_secs(10);
     let (p, h) = serve("201 Created");
     let u = url(&format!("http://127.0.0.1:{p}/ingest?x=1"));
-    assert_eq!(post(&u, "application/json", b"{\"a\":1}", deadline()).unwrap(), "201");
+    assert_eq!(
+        post(&u, "application/json", b"{\"a\":1}", deadline()).unwrap(),
+        "201"
+    );
     let req = h.join().unwrap();
-    assert!(req.starts_with("POST /ingest?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"), "{req}");
-    assert!(req.contains("\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"), "{req}");
+    assert!(
+        req.starts_with("POST /ingest?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"),
+        "{req}"
+    );
+    assert!(
+        req.contains("\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"),
+        "{req}"
+    );
     assert!(req.ends_with("\r\n\r\n{\"a\":1}"), "{req}");
     // A redirect is not followed, and is not a success.
     let (p, h) = serve("302 Found\r\nLocation: /elsewhere");
     let u = url(&format!("http://127.0.0.1:{p}/"));
-    assert_eq!(post(&u, "text/plain", b"x", deadline()).unwrap_err(), "status 302");
+    assert_eq!(
+        post(&u, "text/plain", b"x", deadline()).unwrap_err(),
+        "status 302"
+    );
     h.join().unwrap();
 }
