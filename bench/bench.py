@@ -1166,8 +1166,123 @@ def write_report(ctx, out_dir, started, elapsed, only):
         f.write(svg)
 
 
+# --- ready --watchdog ---------------------------------------------------------------------------
+
+WATCHDOG_USEC = 200_000  # a WATCHDOG=1 every 100 ms: 150x systemd's usual 30 s
+WATCHDOG_CYCLES = 200
+
+
+def proc_cpu(pid):
+    """(utime+stime in seconds from /proc/PID/stat, on-CPU ns from /proc/PID/schedstat or None)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            ns = int(f.read().split()[0])
+    except OSError:
+        ns = None
+    return ticks / os.sysconf("SC_CLK_TCK"), ns
+
+
+def sec_watchdog(ctx):
+    """CPU of ready's watcher while it keeps a watchdog (a tcp target checked and WATCHDOG=1 sent
+    every WATCHDOG_USEC/2), over WATCHDOG_CYCLES cycles, as a share of one core."""
+    log("ready --watchdog: watcher CPU")
+    desc = "watchdog watcher CPU < 1%% of a core (WATCHDOG_USEC=%d ms, %d cycles)" % (
+        WATCHDOG_USEC // 1000, WATCHDOG_CYCLES)
+    path = os.path.join(ctx.bin_dir, "ready")
+    if not os.access(path, os.X_OK):
+        ctx.targets.append(("ready", desc, "no ready in %s" % ctx.bin_dir, "missing"))
+        return
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(64)
+    port = lst.getsockname()[1]
+
+    def accept():
+        while True:
+            try:
+                c, _ = lst.accept()
+            except OSError:
+                return
+            c.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    sock_path = os.path.join(ctx.workdir, "watchdog.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(sock_path)
+    ns.settimeout(15)
+    tag = "dockhand-bench-watchdog-%d" % os.getpid()
+    env = dict(m.ENV, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC=str(WATCHDOG_USEC), BENCH_TAG=tag)
+    argv = [path, "--when", "tcp://127.0.0.1:%d" % port, "--watchdog", "--", "sleep", "3600"]
+    svc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    result = None
+    try:
+        def recv():
+            data = ns.recv(4096)
+            return data.decode()
+
+        while not recv().startswith("READY=1"):
+            pass
+        watcher = None
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != svc.pid:
+                try:
+                    with open("/proc/%s/environ" % d, "rb") as f:
+                        if ("BENCH_TAG=" + tag).encode() in f.read().split(b"\0"):
+                            watcher = int(d)
+                except OSError:
+                    pass
+        pings = 0
+        while pings < 1:
+            pings += recv() == "WATCHDOG=1"
+        cpu0, ns0 = proc_cpu(watcher)
+        t0 = time.monotonic()
+        pings = 0
+        while pings < WATCHDOG_CYCLES:
+            pings += recv() == "WATCHDOG=1"
+        cpu1, ns1 = proc_cpu(watcher)
+        wall = time.monotonic() - t0
+        share = (cpu1 - cpu0) / wall * 100
+        per_cycle_us = ((ns1 - ns0) / 1000 / WATCHDOG_CYCLES) if ns0 is not None else None
+        result = (share, wall, cpu1 - cpu0, per_cycle_us, ((ns1 - ns0) / 1e9 / wall * 100) if ns0 else None)
+    except (OSError, socket.timeout, TypeError) as e:
+        ctx.targets.append(("ready", desc, "FAILED: %s" % e, "FAILED"))
+    finally:
+        svc.kill()
+        svc.wait()
+        lst.close()
+        ns.close()
+    if result is None:
+        return
+    share, wall, cpu, per_cycle_us, sched_share = result
+    text = "%.2f%% of a core (utime+stime %.0f ms over %.1f s)" % (share, cpu * 1000, wall)
+    if sched_share is not None:
+        text += "; schedstat %.3f%%, %.0f us a cycle" % (sched_share, per_cycle_us)
+    ctx.targets.append(("ready", desc, text, "met" if share < 1.0 else "missed"))
+
+    def render():
+        return "\n".join([
+            "`ready --when tcp://127.0.0.1:PORT --watchdog -- sleep 3600` with WATCHDOG_USEC=%d (a check of "
+            "the target and a WATCHDOG=1 datagram every %d ms, 150 times as often as systemd's usual "
+            "WatchdogSec=30s) and a notify socket read by the harness. Counted from the first WATCHDOG=1 "
+            "over the next %d: the watcher process's utime+stime (/proc/PID/stat) as a share of the wall "
+            "time, and its on-CPU time from /proc/PID/schedstat." % (WATCHDOG_USEC, WATCHDOG_USEC // 2000,
+                                                                     WATCHDOG_CYCLES),
+            "",
+            "| measured | value |",
+            "| --- | --- |",
+            "| utime+stime | %.0f ms over %.1f s: **%.2f%% of a core** |" % (cpu * 1000, wall, share),
+            "| schedstat on-CPU | %s |" % ("%.0f us a cycle, %.3f%% of a core" % (per_cycle_us, sched_share)
+                                          if sched_share is not None else "not available"),
+        ])
+
+    ctx.sections.append(("ready --watchdog: watcher CPU", render))
+
+
 SECTIONS = {"sizes": sec_sizes, "exec": sec_exec, "chown": sec_chown, "health": sec_health,
-            "wait": sec_wait, "ldcheck": sec_ldcheck}
+            "wait": sec_wait, "ldcheck": sec_ldcheck, "watchdog": sec_watchdog}
 
 
 def main():

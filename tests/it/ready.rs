@@ -287,7 +287,12 @@ fn recv_with_fd(sock: &UnixDatagram) -> (Vec<u8>, Option<OwnedFd>) {
 fn expect_sd_notify(sock: &UnixDatagram, child: &mut Child, child_exits: bool) {
     sock.set_read_timeout(Some(LONG)).unwrap();
     let (m, fd) = recv_with_fd(sock);
-    assert_eq!(m, b"READY=1");
+    // READY=1 first, then its STATUS= (and MAINPID= from a watcher).
+    assert!(
+        m.starts_with(b"READY=1\nSTATUS=ready after "),
+        "{:?}",
+        String::from_utf8_lossy(&m)
+    );
     assert!(fd.is_none());
     let (m, fd) = recv_with_fd(sock);
     assert_eq!(m, b"BARRIER=1");
@@ -705,4 +710,389 @@ fn as_pid_1_the_watcher_is_never_a_zombie() {
         watcher[0].3, 1,
         "the watcher's parent should be the service, PID 1: {procs:?}"
     );
+}
+
+/// One sd_notify datagram as systemd reads it: the text, the sender's pid
+/// from SCM_CREDENTIALS (the socket has SO_PASSCRED, so the kernel attaches
+/// them to every message), and a passed fd (BARRIER=1).
+struct Note {
+    text: String,
+    pid: i32,
+    fd: Option<OwnedFd>,
+}
+
+/// A notify socket at `dir/notify.sock` with SO_PASSCRED, as systemd's.
+fn notify_listener(dir: &std::path::Path) -> (UnixDatagram, std::path::PathBuf) {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let one: libc::c_int = 1;
+    // SAFETY: SO_PASSCRED takes an int flag; pointer and length describe `one`.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as _,
+        )
+    };
+    assert_eq!(r, 0, "SO_PASSCRED: {}", std::io::Error::last_os_error());
+    (sock, path)
+}
+
+/// The next datagram within `within`, or None.
+fn try_note(sock: &UnixDatagram, within: Duration) -> Option<Note> {
+    use std::os::fd::AsRawFd;
+    sock.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: every pointer in msg refers to a live local buffer of the
+    // stated length; the socket's read timeout bounds the call.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "recvmsg: {e}");
+        return None;
+    }
+    let (mut pid, mut fd) = (0, None);
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel just
+    // filled, within msg_controllen; the data is read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
+                pid = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::ucred>()).pid;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    let text = String::from_utf8(buf[..n as usize].to_vec()).unwrap();
+    Some(Note { text, pid, fd })
+}
+
+fn note(sock: &UnixDatagram) -> Note {
+    try_note(sock, LONG).unwrap_or_else(|| panic!("no sd_notify message in {LONG:?}"))
+}
+
+/// Lines of a child's stderr, read on a thread.
+fn err_lines(child: &mut Child) -> Lines {
+    let err = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines() {
+            let Ok(l) = l else { return };
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    Lines(rx)
+}
+
+#[test]
+fn sd_notify_status_extend_mainpid_and_ready_come_as_the_service() {
+    let d = TempDir::new("ready-notify-creds");
+    let (sock, path) = notify_listener(d.path());
+    let up = d.join("up");
+    let t = tag();
+    let mut child = ready()
+        .args([
+            "--when",
+            &format!("file://{}", up.display()),
+            "--interval",
+            "100ms",
+        ])
+        .args(["--", "sh", "-c", "read x; exit 0"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("READY_TEST_TAG", &t)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let service = child.id() as i32;
+    let watcher = find_watcher(&t, child.id());
+    // As root (CAP_SYS_ADMIN) the watcher speaks as the service, which is
+    // what systemd's NotifyAccess=main checks.
+    let from = if may_speak_for_others() { service } else { watcher };
+    // While the file is missing: STATUS= with the reason, and
+    // EXTEND_TIMEOUT_USEC= of twice the 1s pace.
+    let n = note(&sock);
+    let want = format!("STATUS=waiting for file://{}: ", up.display());
+    assert!(n.text.starts_with(&want), "{}", n.text);
+    assert_eq!(n.text.lines().count(), 2, "{}", n.text);
+    assert!(n.text.ends_with("\nEXTEND_TIMEOUT_USEC=2000000"), "{}", n.text);
+    assert_eq!(n.pid, from, "{}", n.text);
+    std::fs::write(&up, "").unwrap();
+    let n = loop {
+        let n = note(&sock);
+        if !n.text.starts_with("STATUS=waiting for ") {
+            break n;
+        }
+        assert_eq!(n.pid, from);
+    };
+    let lines: Vec<&str> = n.text.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", n.text);
+    assert_eq!(lines[0], "READY=1");
+    assert!(lines[1].starts_with("STATUS=ready after "), "{}", n.text);
+    assert!(
+        lines[1].ends_with(&format!(": file://{} answered", up.display())),
+        "{}",
+        n.text
+    );
+    assert_eq!(lines[2], format!("MAINPID={service}"));
+    assert_eq!(n.pid, from);
+    let b = note(&sock);
+    assert_eq!(b.text, "BARRIER=1");
+    assert_eq!(b.pid, from);
+    assert!(b.fd.is_some());
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+}
+
+/// Whether this test process holds CAP_SYS_ADMIN (bit 21 of CapEff).
+fn may_speak_for_others() -> bool {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = s.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap();
+    u64::from_str_radix(eff.trim(), 16).unwrap() & (1 << 21) != 0
+}
+
+#[test]
+fn sd_notify_unprivileged_says_notifyaccess_all_is_needed() {
+    use std::os::unix::fs::PermissionsExt;
+    if !need_root("sd_notify_unprivileged_says_notifyaccess_all_is_needed") {
+        return;
+    }
+    let d = TempDir::new("ready-notify-unpriv");
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (sock, path) = notify_listener(d.path());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let t = tag();
+    // As nobody: no CAP_SYS_ADMIN, so no speaking as another pid.
+    let mut child = ready()
+        .args(["--when", "file:///", "--", "sh", "-c", "read x; exit 0"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("READY_TEST_TAG", &t)
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let service = child.id() as i32;
+    let watcher = find_watcher(&t, child.id());
+    let err = err_lines(&mut child);
+    let line = err.next().expect("a line about NotifyAccess");
+    assert!(
+        line.starts_with("ready: sd_notify messages go out from the watcher")
+            && line.contains(&format!("PID {service}"))
+            && line.ends_with("NotifyAccess=all for them to count"),
+        "{line}"
+    );
+    let n = note(&sock);
+    assert!(n.text.starts_with("READY=1\n"), "{}", n.text);
+    assert!(n.text.ends_with(&format!("\nMAINPID={service}")), "{}", n.text);
+    assert_eq!(n.pid, watcher);
+    assert_eq!(note(&sock).text, "BARRIER=1");
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+    assert_eq!(err.rest(), Vec::<String>::new());
+}
+
+#[test]
+fn watchdog_pings_while_the_checks_pass_and_stops_when_one_fails() {
+    become_subreaper();
+    let d = TempDir::new("ready-watchdog");
+    let (sock, path) = notify_listener(d.path());
+    let up = d.join("up");
+    std::fs::write(&up, "").unwrap();
+    let t = tag();
+    let mut child = ready()
+        .args(["--when", &format!("file://{}", up.display()), "--watchdog"])
+        .args(["--", "sh", "-c", "read x; exit 0"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "200000")
+        .env("READY_TEST_TAG", &t)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let service = child.id() as i32;
+    let watcher = find_watcher(&t, child.id());
+    let from = if may_speak_for_others() { service } else { watcher };
+    let err = err_lines(&mut child);
+    assert!(note(&sock).text.starts_with("READY=1\n"));
+    drop(note(&sock).fd.expect("BARRIER=1 with its fd"));
+    for _ in 0..3 {
+        let n = note(&sock);
+        assert_eq!((n.text.as_str(), n.pid), ("WATCHDOG=1", from));
+    }
+    // The target goes away: one STATUS= says so, and WATCHDOG=1 stops.
+    std::fs::remove_file(&up).unwrap();
+    let down = loop {
+        let n = note(&sock);
+        if n.text != "WATCHDOG=1" {
+            break n.text;
+        }
+    };
+    let what = format!("watchdog: file://{} is down (", up.display());
+    assert!(down.starts_with(&format!("STATUS={what}")), "{down}");
+    assert!(down.ends_with("); WATCHDOG=1 withheld"), "{down}");
+    // Five cycles at least: not one WATCHDOG=1 (nor anything else) comes.
+    if let Some(n) = try_note(&sock, Duration::from_secs(1)) {
+        panic!("sent while the target was down: {}", n.text);
+    }
+    let l = err.next().unwrap();
+    assert!(l.starts_with(&format!("ready: {what}")), "{l}");
+    // Back up: WATCHDOG=1 again, and a STATUS= saying so.
+    std::fs::write(&up, "").unwrap();
+    assert_eq!(note(&sock).text, "WATCHDOG=1");
+    assert_eq!(note(&sock).text, "STATUS=ready (watchdog checks pass again)");
+    assert_eq!(note(&sock).text, "WATCHDOG=1");
+    assert_eq!(
+        err.next().unwrap(),
+        "ready: watchdog: every target answers again; WATCHDOG=1 resumed"
+    );
+    // The service ends: so does the watcher, reaped by its reaper (us).
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+    assert_eq!(reap(watcher), 0);
+}
+
+/// A real HTTP receiver (Python's http.server) on a free loopback port:
+/// each POST is answered 204 and printed as one line "PATH TYPE BODY".
+fn http_receiver() -> Option<(Child, u16, Lines)> {
+    if !have("python3", &["-c", "import http.server"]) {
+        skip("ready report tests", "python3 is not installed");
+        return None;
+    }
+    let script = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', '0')))
+        print(self.path, self.headers.get('Content-Type'), body.decode(), flush=True)
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut c = Command::new("python3")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut c);
+    let port = lines.next().expect("the receiver's port").parse().unwrap();
+    Some((c, port, lines))
+}
+
+#[test]
+fn report_posts_the_startup_json_to_a_real_receiver() {
+    let Some((mut rx, port, got)) = http_receiver() else {
+        return;
+    };
+    let d = TempDir::new("ready-report");
+    let sbom = d.join("sbom.cdx.json");
+    std::fs::write(&sbom, "{\"bomFormat\":\"CycloneDX\"}\n").unwrap();
+    let sum = run(Command::new("sha256sum").arg(&sbom));
+    let want_sha = stdout(&sum).split_whitespace().next().unwrap().to_string();
+    let mut child = ready()
+        .args([
+            "--when",
+            "file:///",
+            "--report",
+            &format!("http://127.0.0.1:{port}/ingest"),
+        ])
+        .args(["--report-name", "api", "--report-sbom", sbom.to_str().unwrap()])
+        .args(["--", "sh", "-c", "read x; exit 0"])
+        .env("GIT_SHA", "abc\"123\n")
+        .env("IMAGE_TAG", "v1.2")
+        .env_remove("BUILD_DATE")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = err_lines(&mut child);
+    let line = got.next().expect("a POST at the receiver");
+    let rest = line.strip_prefix("/ingest application/json ").expect(&line);
+    let v: serde_json::Value = serde_json::from_str(rest).unwrap();
+    assert_eq!(v["schema"], "dockhand.ready.report/1");
+    assert_eq!(v["service"], "api");
+    assert_eq!(v["pid"], child.id());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(v["host"], host.trim());
+    assert_eq!(v["targets"], serde_json::json!(["file:///"]));
+    assert_eq!(
+        v["build"],
+        serde_json::json!({"GIT_SHA": "abc\"123\n", "IMAGE_TAG": "v1.2"})
+    );
+    assert_eq!(v["sbom"]["sha256"], want_sha.as_str());
+    assert_eq!(v["sbom"]["path"], sbom.to_str().unwrap());
+    let secs = v["ready_seconds"].as_f64().unwrap();
+    assert!(secs >= 0.0, "{secs}");
+    assert!(v["started_at"].as_str().unwrap().ends_with('Z'));
+    assert!(v["ready_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        err.next().unwrap(),
+        format!("ready: startup report sent to http://127.0.0.1:{port}/ingest (status 204, attempt 1)")
+    );
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+    assert_eq!(err.rest(), Vec::<String>::new());
+    let _ = rx.kill();
+    let _ = rx.wait();
+}
+
+#[test]
+fn report_to_a_receiver_that_is_down_fails_in_one_line_and_the_service_runs() {
+    let down = closed_port();
+    let mut child = ready()
+        .args(["--when", "file:///", "--print", "UP"])
+        .args(["--report", &format!("http://{}/ingest", down.addr())])
+        .args(["--", "sh", "-c", "echo service-started; read x; exit 0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Lines::of(&mut child);
+    let err = err_lines(&mut child);
+    let mut seen = vec![out.next().unwrap(), out.next().unwrap()];
+    seen.sort();
+    assert_eq!(seen, ["UP", "service-started"]);
+    // The report gives up within its 10s bound (waited for up to 60s).
+    let line = err
+        .0
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the report's outcome");
+    let want = format!(
+        "ready: startup report to http://{}/ingest not sent: connection refused (",
+        down.addr()
+    );
+    assert!(line.starts_with(&want), "{line}");
+    assert!(line.ends_with("); the service is not affected"), "{line}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the service should still run"
+    );
+    drop(child.stdin.take());
+    assert_eq!(wait_bounded(&mut child).code(), Some(0));
+    assert_eq!(err.rest(), Vec::<String>::new());
 }

@@ -456,8 +456,14 @@ fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32, start: &Start) -> 
                     &cfg.wait.check,
                 );
             }
+            // The report may still be on its way; the watcher waits for it,
+            // but never past the service's end.
             if let Some(h) = reporter {
-                let _ = h.join();
+                while !h.is_finished() {
+                    if service.wait_ended_for(Duration::from_millis(100)) {
+                        break;
+                    }
+                }
             }
             if ok {
                 0
