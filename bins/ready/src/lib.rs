@@ -340,10 +340,7 @@ fn wait_telling(
 fn standalone(cfg: &Config, start: &Start) -> Result<i32, Error> {
     // The messages come from this process, which is not the service: only
     // NotifyAccess=all takes them (as it always has for READY=1 here).
-    let n = cfg
-        .notify
-        .clone()
-        .map(|a| Notifier::new(TOOL, a, process::getpid()));
+    let n = cfg.notify.map(|a| Notifier::new(TOOL, a, process::getpid()));
     match wait_telling(cfg, &cfg.wait, None, n.as_ref()) {
         // The marker names the process that ran us: in `ready ... && exec app`
         // that is the shell about to become the app.
@@ -429,7 +426,7 @@ fn watcher(cfg: &Config, service: &ProcessWatch, middle: i32, start: &Start) -> 
         std::thread::sleep(Duration::from_millis(1));
     }
     let service_reaps_us = process::getppid() == service.pid();
-    let n = cfg.notify.clone().map(|a| Notifier::new(TOOL, a, service.pid()));
+    let n = cfg.notify.map(|a| Notifier::new(TOOL, a, service.pid()));
     let opts = WaitOptions {
         // Signals are the service's business; ours keep their default action.
         handle_signals: false,
