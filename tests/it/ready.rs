@@ -934,6 +934,10 @@ fn watchdog_pings_while_the_checks_pass_and_stops_when_one_fails() {
     let watcher = find_watcher(&t, child.id());
     let from = if may_speak_for_others() { service } else { watcher };
     let err = err_lines(&mut child);
+    if from == watcher {
+        // Not privileged: first the line about NotifyAccess=all.
+        assert!(err.next().unwrap().contains("NotifyAccess=all"));
+    }
     assert!(note(&sock).text.starts_with("READY=1\n"));
     drop(note(&sock).fd.expect("BARRIER=1 with its fd"));
     for _ in 0..3 {
