@@ -274,6 +274,7 @@ fn install_aarch64_wheel(test: &str, root: &Path, project: &str) -> Option<()> {
                 let n = p.file_name().unwrap().to_string_lossy().to_string();
                 n.to_lowercase().starts_with(&format!("{}-", stem.to_lowercase()))
                     && n.ends_with(".whl")
+                    && n.contains("manylinux")
                     && n.contains("aarch64")
             })
     };
