@@ -4,6 +4,9 @@
 # with (read from its apt sources at run time; no host is written here).
 #
 #   scripts/rootfs.sh DEST [EXTRA_PACKAGES...]
+#   ROOTFS_ARCH=arm64 scripts/rootfs.sh DEST   a foreign root: debootstrap's first
+#       stage only (downloaded and unpacked, no maintainer scripts run), its
+#       ld.so.cache made by its own static ldconfig under qemu-user-static.
 #
 # DEST is reused when DEST/.dockhand-rootfs-ok exists and names the same
 # package list. Used by ldcheck's loader oracle and the Docker base images.
@@ -11,6 +14,11 @@ set -euo pipefail
 dest=${1:?usage: scripts/rootfs.sh DEST [EXTRA_PACKAGES...]}
 shift
 extra=$(IFS=,; echo "$*")
+foreign=()
+if [[ -n ${ROOTFS_ARCH:-} ]]; then
+    foreign=(--foreign --arch="$ROOTFS_ARCH")
+    extra="$extra${extra:+,}arch=$ROOTFS_ARCH"
+fi
 stamp="$dest/.dockhand-rootfs-ok"
 . /etc/os-release
 suite=${VERSION_CODENAME:?cannot tell the Debian release from /etc/os-release}
@@ -52,11 +60,18 @@ tmp="$dest.tmp.$$"
 rm -rf "$tmp"
 mkdir -p "$(dirname "$dest")"
 echo "rootfs: debootstrap --variant=minbase $suite${extra:+ (+$extra)} into $dest" >&2
-debootstrap --variant=minbase ${extra:+--include="$extra"} "$suite" "$tmp" "$url" >"$tmp.log" 2>&1 || {
+debootstrap "${foreign[@]}" --variant=minbase ${*:+--include="$(IFS=,; echo "$*")"} "$suite" "$tmp" "$url" >"$tmp.log" 2>&1 || {
     echo "rootfs: debootstrap failed; last lines of its log:" >&2; tail -5 "$tmp.log" >&2; rm -rf "$tmp"; exit 1; }
 rm -f "$tmp.log"
 # ld.so.cache must be what the image's ldconfig makes of it.
-chroot "$tmp" /sbin/ldconfig
+if [[ -n ${ROOTFS_ARCH:-} ]]; then
+    q=/usr/bin/qemu-${ROOTFS_ARCH/arm64/aarch64}-static
+    [[ -x $q ]] || { echo "rootfs: $q is missing (make setup installs qemu-user-static)" >&2; rm -rf "$tmp"; exit 1; }
+    cp "$q" "$tmp/usr/bin/"
+    chroot "$tmp" "/usr/bin/${q##*/}" /sbin/ldconfig
+else
+    chroot "$tmp" /sbin/ldconfig
+fi
 rm -rf "$dest"
 mv "$tmp" "$dest"
 echo "$suite:$extra" >"$stamp"

@@ -205,6 +205,236 @@ pub fn host() -> Host {
     Host { driver, devices }
 }
 
+/// A driver stub on a search path: the CUDA toolkit's link-time
+/// libcuda.so (targets/*/lib/stubs) loaded at run time instead of the
+/// driver's fails every CUDA call with error 34, CUDA_ERROR_STUB_LIBRARY
+/// (numba#9732, NVIDIA/warp#219).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Stub {
+    /// The stub file, through the directory that reaches it.
+    pub library: String,
+    /// What puts the directory on the search path: "DT_RUNPATH of FILE",
+    /// "DT_RPATH of FILE", "LD_LIBRARY_PATH", an ld.so.conf file, or
+    /// "ld.so.cache" (an entry no configuration file names).
+    pub reached_by: String,
+    /// The search path element as written there.
+    pub element: String,
+}
+
+/// Whether a directory is a stubs directory (…/stubs, or inside one).
+pub fn is_stubs_dir(dir: &str) -> bool {
+    let d = dir.trim_end_matches('/');
+    d.ends_with("/stubs") || d.contains("/stubs/")
+}
+
+/// Whether a file name is a driver library the toolkit ships a stub of.
+pub fn is_driver_stub(name: &str) -> bool {
+    ["libcuda.so", "libnvidia-ml.so"]
+        .iter()
+        .any(|p| name == *p || name.strip_prefix(p).is_some_and(|v| v.starts_with('.')))
+}
+
+/// The driver stubs in directory `dir` of the root, sorted.
+fn stubs_in(root: &crate::root::Root, dir: &str) -> Vec<String> {
+    if !is_stubs_dir(dir) {
+        return Vec::new();
+    }
+    let Some((canon, crate::root::Kind::Dir)) = root.resolve(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = root
+        .list(&canon)
+        .map(|s| {
+            s.into_iter()
+                .map(String::from)
+                .filter(|n| is_driver_stub(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every driver stub a search path of the root reaches: the DT_RUNPATH
+/// and DT_RPATH of the ELF files checked, LD_LIBRARY_PATH, the
+/// directories /etc/ld.so.conf names (ldconfig runs again when the
+/// container toolkit injects the driver), and ld.so.cache.
+pub fn stubs(
+    root: &crate::root::Root,
+    objs: &[(String, std::sync::Arc<crate::resolve::Object>)],
+    library_path: Option<&str>,
+    cache: Option<&crate::ldcache::Cache>,
+) -> Vec<Stub> {
+    use crate::resolve::{expand, Arch};
+    let mut out = std::collections::BTreeSet::new();
+    let mut add = |dir: &str, reached_by: &str, element: &str| {
+        for n in stubs_in(root, dir) {
+            out.insert(Stub {
+                library: format!("{}/{n}", dir.trim_end_matches('/')),
+                reached_by: reached_by.to_string(),
+                element: element.to_string(),
+            });
+        }
+    };
+    for (p, o) in objs {
+        let Some(arch) = Arch::for_elf(&o.elf) else {
+            continue;
+        };
+        let origin = match p.rfind('/') {
+            Some(0) | None => "/",
+            Some(i) => &p[..i],
+        };
+        for (tag, spec) in [("DT_RUNPATH", &o.elf.runpath), ("DT_RPATH", &o.elf.rpath)] {
+            let Some(spec) = spec.as_deref().filter(|s| s.contains("stubs")) else {
+                continue;
+            };
+            for el in spec.split(':').filter(|e| e.contains("stubs")) {
+                if let Some(d) = expand(el, Some(origin), arch) {
+                    add(&d, &format!("{tag} of {p}"), el);
+                }
+            }
+        }
+    }
+    for el in library_path.unwrap_or("").split([':', ';']) {
+        if el.contains("stubs") && !el.contains('$') {
+            add(el, "LD_LIBRARY_PATH", el);
+        }
+    }
+    let conf = crate::ldsoconf::dirs(root);
+    for (d, file) in &conf {
+        add(d, file, d);
+    }
+    for e in cache.map(|c| c.entries.as_slice()).unwrap_or_default() {
+        let (dir, name) = e.value.rsplit_once('/').unwrap_or(("", &e.value));
+        if is_stubs_dir(dir) && is_driver_stub(name) && !conf.iter().any(|(d, _)| d == dir) {
+            out.insert(Stub {
+                library: e.value.clone(),
+                reached_by: "ld.so.cache".into(),
+                element: dir.to_string(),
+            });
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// A cuda-compat libcuda in the image (/usr/local/cuda*/compat) and what
+/// happens to it on this host (NVIDIA's "CUDA Compatibility" guide,
+/// forward compatibility; nvidia-docker#1515 for error 804).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Compat {
+    pub path: String,
+    pub version: String,
+    /// "forward-compatibility" (newer than the host's driver: used only on
+    /// GPUs that support forward compatibility, error 804 elsewhere),
+    /// "host-driver" (not newer: the host's libcuda is used, this one is
+    /// ignored) or "no-driver" (no driver visible here: not judged).
+    pub verdict: &'static str,
+}
+
+/// The driver version a compat libcuda's file name carries
+/// (libcuda.so.550.54.15 -> 550.54.15).
+pub fn compat_version(name: &str) -> Option<String> {
+    let v = name.strip_prefix("libcuda.so.")?;
+    let parts: Vec<&str> = v.split('.').collect();
+    (parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+    .then(|| v.to_string())
+}
+
+/// Judge a compat libcuda of driver version `compat` on a host with `driver`.
+pub fn judge_compat(compat: &str, driver: Option<&str>) -> &'static str {
+    match driver {
+        None => "no-driver",
+        Some(d) if vkey(compat) > vkey(d) => "forward-compatibility",
+        Some(_) => "host-driver",
+    }
+}
+
+/// The compat libcudas under /usr/local/cuda*/compat, each file once
+/// (/usr/local/cuda is usually a link to /usr/local/cuda-X.Y), judged
+/// against `driver`.
+pub fn compat(root: &crate::root::Root, driver: Option<&str>) -> Vec<Compat> {
+    let mut dirs: Vec<String> = root
+        .list("/usr/local")
+        .map(|s| {
+            s.into_iter()
+                .map(String::from)
+                .filter(|n| n == "cuda" || n.starts_with("cuda-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for d in dirs {
+        let dir = format!("/usr/local/{d}/compat");
+        let Some((canon, crate::root::Kind::Dir)) = root.resolve(&dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = root
+            .list(&canon)
+            .map(|s| s.into_iter().map(String::from).collect())
+            .unwrap_or_default();
+        names.sort();
+        for n in names {
+            let Some(version) = compat_version(&n) else {
+                continue;
+            };
+            if !seen.insert(format!("{canon}/{n}")) {
+                continue;
+            }
+            out.push(Compat {
+                path: format!("{dir}/{n}"),
+                verdict: judge_compat(&version, driver),
+                version,
+            });
+        }
+    }
+    out
+}
+
+/// The report's lines on driver stubs and compat libcudas (`driver`: the
+/// host's, when visible).
+pub fn finding_lines(stubs: &[Stub], compat: &[Compat], driver: Option<&str>) -> Vec<String> {
+    let mut v = Vec::new();
+    for s in stubs {
+        v.push(format!(
+            "gpu: CUDA driver stub {} is on the search path ({}: {}): loaded at run time instead of \
+             the driver's library, every CUDA call fails with error 34 (CUDA_ERROR_STUB_LIBRARY); \
+             stubs are for linking only: take {} off that path",
+            s.library, s.reached_by, s.element, s.element
+        ));
+    }
+    for c in compat {
+        let d = driver.unwrap_or("?");
+        v.push(match c.verdict {
+            "forward-compatibility" => format!(
+                "gpu: {} ({}) is newer than this host's driver {d}: with it on the search path, \
+                 CUDA runs by forward compatibility, only on data-center GPUs that support it \
+                 (check `nvidia-smi -q`'s Product Brand against NVIDIA's CUDA Compatibility guide); \
+                 other GPUs fail with error 804 (CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE)",
+                c.path, c.version
+            ),
+            "host-driver" => format!(
+                "gpu: {} ({}) is not newer than this host's driver {d}: the driver's own libcuda \
+                 is used and the compat one is not needed",
+                c.path, c.version
+            ),
+            _ => format!(
+                "gpu: {} ({}): no NVIDIA driver visible here; on the GPU host compare \
+                 `nvidia-smi --query-gpu=driver_version --format=csv,noheader` with {}: \
+                 an older driver needs a data-center GPU that supports forward compatibility \
+                 (`nvidia-smi -q`, Product Brand; error 804 otherwise), a driver as new or newer \
+                 uses its own libcuda",
+                c.path, c.version, c.version
+            ),
+        });
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +509,31 @@ mod tests {
             Some("nvidia-cublas-cu12 12.4.5.8")
         );
         assert_eq!(nvidia_wheel("numpy-2.0.dist-info"), None);
+    }
+
+    #[test]
+    fn stub_and_compat_names() {
+        assert!(is_stubs_dir("/usr/local/cuda/targets/x86_64-linux/lib/stubs"));
+        assert!(is_stubs_dir("/usr/local/cuda/lib64/stubs/"));
+        assert!(is_stubs_dir("/opt/stubs/x"));
+        assert!(!is_stubs_dir("/opt/mystubs"));
+        assert!(is_driver_stub("libcuda.so"));
+        assert!(is_driver_stub("libcuda.so.1"));
+        assert!(is_driver_stub("libnvidia-ml.so"));
+        assert!(!is_driver_stub("libcudart.so"));
+        assert!(!is_driver_stub("libcuda.sox"));
+        assert_eq!(
+            compat_version("libcuda.so.550.54.15").as_deref(),
+            Some("550.54.15")
+        );
+        assert_eq!(compat_version("libcuda.so.1"), None);
+        assert_eq!(compat_version("libcuda.so.550..15"), None);
+        assert_eq!(
+            judge_compat("550.54.15", Some("535.104.05")),
+            "forward-compatibility"
+        );
+        assert_eq!(judge_compat("550.54.15", Some("550.54.15")), "host-driver");
+        assert_eq!(judge_compat("550.54.15", Some("555.42.02")), "host-driver");
+        assert_eq!(judge_compat("550.54.15", None), "no-driver");
     }
 }

@@ -7,6 +7,7 @@ pub mod elf;
 pub mod gpu;
 pub mod hints;
 pub mod ldcache;
+pub mod ldsoconf;
 pub mod options;
 mod parallel;
 pub mod report;
@@ -194,7 +195,13 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
 
     let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| loader.load(p, o.clone()));
 
-    let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
+    // Driver stubs on a search path and cuda-compat libcudas: GPU findings
+    // that turn GPU mode on by themselves.
+    let stubs = gpu::stubs(&root, &objs, opts.library_path.as_deref(), loader.cache.as_ref());
+    let compat = gpu::compat(&root, gpu::host().driver.as_deref());
+    let gpu_auto = !stubs.is_empty()
+        || !compat.is_empty()
+        || walk.names.iter().any(|n| gpu::is_cuda_file(n))
         || objs
             .iter()
             .any(|(_, o)| o.elf.needed.iter().any(|n| gpu::driver_provided(n)));
@@ -210,6 +217,8 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         skipped,
         gpu: opts.gpu || gpu_auto,
         codename,
+        stubs,
+        compat,
     }))
 }
 

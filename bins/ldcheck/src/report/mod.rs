@@ -56,6 +56,10 @@ pub struct Gpu {
     pub driver: Option<String>,
     pub driver_checks: Vec<DriverCheck>,
     pub devices: Vec<String>,
+    /// Driver stubs a search path reaches (each fails CUDA with error 34).
+    pub stubs: Vec<gpu::Stub>,
+    /// cuda-compat libcudas in the image, judged against the host's driver.
+    pub compat: Vec<gpu::Compat>,
 }
 
 impl Gpu {
@@ -119,6 +123,8 @@ pub struct Input<'a> {
     pub skipped: Vec<String>,
     pub gpu: bool,
     pub codename: Option<String>,
+    pub stubs: Vec<gpu::Stub>,
+    pub compat: Vec<gpu::Compat>,
 }
 
 /// Gather the report from every entry point's walk.
@@ -134,8 +140,14 @@ pub fn build(inp: Input<'_>) -> Report {
     }
     let (missing, provided, ignored) = found.sort_missing(&inp);
     let notes = dlopen_notes(inp.walk, inp.loader);
-    let gpu = inp.gpu.then(|| gpu_section(inp.walk, &found.cudart));
-    let driver_bad = gpu.as_ref().is_some_and(Gpu::driver_too_old);
+    let gpu = inp.gpu.then(|| Gpu {
+        stubs: inp.stubs,
+        compat: inp.compat,
+        ..gpu_section(inp.walk, &found.cudart)
+    });
+    let driver_bad = gpu
+        .as_ref()
+        .is_some_and(|g| g.driver_too_old() || !g.stubs.is_empty());
     Report {
         root: inp.opts.root.display().to_string(),
         codename: inp.codename,
@@ -365,6 +377,8 @@ fn gpu_section(walk: &Walk, cudart: &BTreeSet<String>) -> Gpu {
         driver: host.driver,
         driver_checks: checks,
         devices: host.devices,
+        stubs: Vec::new(),
+        compat: Vec::new(),
     }
 }
 

@@ -92,6 +92,8 @@ fn report() -> Report {
         skipped: Vec::new(),
         gpu: false,
         codename: None,
+        stubs: Vec::new(),
+        compat: Vec::new(),
     });
     let _ = std::fs::remove_dir_all(&dir);
     r
@@ -199,6 +201,8 @@ fn text_form_leaves_out_the_per_entry_libraries() {
         skipped: Vec::new(),
         gpu: false,
         codename: None,
+        stubs: Vec::new(),
+        compat: Vec::new(),
     });
     let _ = std::fs::remove_dir_all(&dir);
     assert!(r.entries.is_empty());

@@ -153,6 +153,9 @@ fn gpu_lines(g: &Gpu, w: &mut impl FnMut(String)) {
         }
         None => w("gpu: no NVIDIA driver on this host (checked at run time)".into()),
     }
+    for l in gpu::finding_lines(&g.stubs, &g.compat, g.driver.as_deref()) {
+        w(l);
+    }
 }
 
 /// What could not be judged, and the apt-get line that fixes what can be.
@@ -191,7 +194,16 @@ fn summary_line(r: &Report) -> String {
             format!(", {} undefined symbols", r.symbol_errors.len())
         },
         if too_old { ", NVIDIA driver too old" } else { "" }
-    )
+    ) + &stub_count(r)
+}
+
+/// The summary's count of driver stubs on a search path.
+fn stub_count(r: &Report) -> String {
+    match r.gpu.as_ref().map_or(0, |g| g.stubs.len()) {
+        0 => String::new(),
+        1 => ", 1 CUDA driver stub on a search path".into(),
+        n => format!(", {n} CUDA driver stubs on a search path"),
+    }
 }
 
 /// One line on how the host's driver `d` meets a CUDA runtime's needs.

@@ -85,7 +85,7 @@ impl Arch {
                 interp: "/lib/ld-linux-aarch64.so.1",
                 lib: "lib/aarch64-linux-gnu",
                 platform: "aarch64".into(),
-                subdirs: vec!["tls".into(), String::new()],
+                subdirs: legacy_subdirs("aarch64", aarch64_hwcaps()),
                 glibc_hwcaps: Vec::new(),
             }),
             _ => None,
@@ -168,12 +168,51 @@ fn x86_platform() -> String {
     "x86_64".to_string()
 }
 
+/// glibc 2.36's legacy hwcaps on aarch64: the platform ("aarch64") and,
+/// of the CPU's features, only "atomics" (LSE, ARMv8.1) names a
+/// subdirectory (the loader's LD_DEBUG=libs search paths under
+/// qemu-aarch64 show tls/aarch64/atomics ... atomics, ""). On an aarch64
+/// machine the CPU is asked (/proc/cpuinfo's Features); judging an aarch64
+/// image from another machine, atomics is assumed: every ARMv8.1 and later
+/// CPU (Graviton2 on, Ampere, Grace) has it.
+fn aarch64_hwcaps() -> &'static [&'static str] {
+    if !cfg!(target_arch = "aarch64") {
+        return &["atomics"];
+    }
+    let atomics = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| {
+            c.lines()
+                .filter(|l| l.starts_with("Features"))
+                .any(|l| l.split_whitespace().any(|w| w == "atomics"))
+        })
+        .unwrap_or(true);
+    if atomics {
+        &["atomics"]
+    } else {
+        &[]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn legacy_order_matches_glibc_debug_output() {
+        // glibc 2.36's aarch64 loader under qemu-aarch64 (LD_DEBUG=libs).
+        assert_eq!(
+            legacy_subdirs("aarch64", &["atomics"]),
+            [
+                "tls/aarch64/atomics",
+                "tls/aarch64",
+                "tls/atomics",
+                "tls",
+                "aarch64/atomics",
+                "aarch64",
+                "atomics",
+                ""
+            ]
+        );
         assert_eq!(
             legacy_subdirs("x86_64", &["x86_64"]),
             [
