@@ -7,6 +7,7 @@ pub mod elf;
 pub mod gpu;
 pub mod hints;
 pub mod ldcache;
+pub mod libc;
 pub mod options;
 mod parallel;
 pub mod report;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 const TOOL: &str = "ldcheck";
 
 #[derive(FromArgs, Debug)]
-/// Check that every program and shared object under PATH finds its libraries, as glibc's ld.so would:
+/// Check that every program and shared object under PATH finds its libraries, as the root's loader (glibc's or musl's) would:
 /// ldcheck [OPTIONS] PATH...
 #[argh(
     note = "Nothing is executed. Judged are the entry points: files no other file found names in DT_NEEDED.",
@@ -47,7 +48,7 @@ struct Args {
     #[argh(option)]
     library_path: Option<String>,
 
-    /// output: text (default), tree or json
+    /// output: text (default), tree, json or sarif
     #[argh(option, from_str_fn(format_arg))]
     format: Option<report::Format>,
 
@@ -71,6 +72,10 @@ struct Args {
     #[argh(option)]
     codename: Option<String>,
 
+    /// the root's C library, glibc or musl (default: told from the loader files in the root)
+    #[argh(option, from_str_fn(libc::parse))]
+    libc: Option<libc::Libc>,
+
     /// files or directories to check
     #[argh(positional)]
     paths: Vec<String>,
@@ -81,7 +86,8 @@ fn format_arg(v: &str) -> Result<report::Format, String> {
         "text" => Ok(report::Format::Text),
         "tree" => Ok(report::Format::Tree),
         "json" => Ok(report::Format::Json),
-        _ => Err(format!("unknown format {v:?} (use text, tree or json)")),
+        "sarif" => Ok(report::Format::Sarif),
+        _ => Err(format!("unknown format {v:?} (use text, tree, json or sarif)")),
     }
 }
 
@@ -94,6 +100,7 @@ const FLAGS: &[Flag] = &[
     Flag::switch("symbols"),
     Flag::switch("gpu"),
     Flag::value("codename", None),
+    Flag::value("libc", Some(|v| libc::parse(v).map(|_| ()))),
 ];
 
 /// Run ldcheck with its arguments (program name removed); returns the exit status.
@@ -125,6 +132,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
         gpu: a.gpu,
         codename: a.codename,
         summary_only: matches!(a.format, None | Some(report::Format::Text)),
+        libc: a.libc,
     };
     let rep = check(&opts, &a.paths).map_err(Error::usage)?;
     report::print(&rep, a.format.unwrap_or(report::Format::Text));
@@ -145,7 +153,13 @@ fn codename(root: &Root) -> Option<String> {
 pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String> {
     let root = Root::new(&opts.root);
     let walk = root::walk(&root, paths)?;
-    let loader = Loader::new(&root, opts.library_path.clone(), opts.symbols);
+    let mut loader = Loader::new(&root, opts.library_path.clone(), opts.symbols);
+    let libc = opts.libc.unwrap_or_else(|| libc::detect(&root));
+    if libc == libc::Libc::Musl {
+        // musl's loader reads no ld.so.cache.
+        loader.cache = None;
+        loader.musl = Some(resolve::Musl::new(&root));
+    }
 
     // Read every file in parallel; keep the ELF ones.
     let parsed: Vec<Option<Result<Object, String>>> =
@@ -192,7 +206,10 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         }
     }
 
-    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| loader.load(p, o.clone()));
+    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| match libc {
+        libc::Libc::Glibc => loader.load(p, o.clone()),
+        libc::Libc::Musl => loader.load_musl(p, o.clone()),
+    });
 
     let gpu_auto = walk.names.iter().any(|n| gpu::is_cuda_file(n))
         || objs
@@ -210,6 +227,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         skipped,
         gpu: opts.gpu || gpu_auto,
         codename,
+        libc,
     }))
 }
 

@@ -67,6 +67,7 @@ fn walk() -> (Vec<(String, Arc<Object>)>, Vec<Loaded>) {
         version_errors: vec![version("GLIBC_9.99", false), version("GLIBC_9.98", true)],
         symbol_errors: Vec::new(),
         missing_interp: None,
+        ..Loaded::default()
     };
     (vec![("/app/x".to_string(), main)], vec![l])
 }
