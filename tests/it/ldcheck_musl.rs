@@ -376,6 +376,11 @@ fn musl_gcc_fixtures_match_the_musl_loader() {
         "{mine:?}"
     );
 
+    // An empty path file: nothing is searched, not even the default.
+    std::fs::write(root.join("etc/ld-musl-x86_64.path"), "").unwrap();
+    let (_, _, mine) = agree(&root, &["/opt/app/system"], None);
+    assert!(mine["/opt/app/system"].failed.contains("libver.so.1"), "{mine:?}");
+
     // The same tree judged by glibc's rules on request: no musl loader logic.
     let (v, _) = ldcheck_json(&root, &["/opt/app/system"], &["--libc", "glibc"]);
     assert_eq!(v["libc"], "glibc", "{v:#}");
