@@ -30,7 +30,7 @@ mod walk;
 pub use arch::{legacy_subdirs, Arch};
 pub use checks::{SymbolError, VersionError};
 pub use dst::expand;
-pub use musl::Musl;
+pub use musl::{expand_origin as musl_expand_origin, split as musl_split, Musl};
 pub use object::{open_regular, parse_file, read_object, Object};
 pub use walk::{FoundBy, Loaded, Node, Searched};
 

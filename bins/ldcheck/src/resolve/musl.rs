@@ -41,7 +41,7 @@ const MAX_PATH_FILE: u64 = 1 << 20;
 const NAME_MAX: usize = 255;
 
 /// Elements of a musl search list: split on ':' and '\n', empty ones skipped.
-fn split(s: &str) -> Vec<String> {
+pub fn split(s: &str) -> Vec<String> {
     s.split([':', '\n'])
         .filter(|e| !e.is_empty())
         .map(str::to_string)
@@ -107,10 +107,15 @@ fn origin(p: &str) -> &str {
 }
 
 /// An object's search path as musl's fixup_rpath makes it: DT_RUNPATH if
-/// present, else DT_RPATH; `$ORIGIN` and `${ORIGIN}` replaced; None when it
-/// has none or holds any other `$`.
+/// present, else DT_RPATH, expanded; None when it has none or holds any
+/// other `$`.
 fn rpath(o: &Object, name: &str) -> Option<String> {
-    let spec = o.elf.runpath.as_deref().or(o.elf.rpath.as_deref())?;
+    expand_origin(o.elf.runpath.as_deref().or(o.elf.rpath.as_deref())?, name)
+}
+
+/// A search path of the object at `name` with `$ORIGIN` and `${ORIGIN}`
+/// replaced by its directory; None when it holds any other `$`.
+pub fn expand_origin(spec: &str, name: &str) -> Option<String> {
     if !spec.contains('$') {
         return Some(spec.to_string());
     }
