@@ -638,3 +638,20 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     let broken = doc.replace("\"2.1.0\"", "\"2.0.0\"");
     assert!(sarif_errors(&broken).is_some());
 }
+
+#[test]
+fn bad_libc_and_format_values_are_usage_errors() {
+    let o = run(Command::new(bin("ldcheck")).args(["--libc", "uclibc", "/"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--libc") && stderr(&o).contains("glibc or musl"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(Command::new(bin("ldcheck")).env("LDCHECK_LIBC", "bad").arg("/"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("ldcheck: LDCHECK_LIBC="), "{}", stderr(&o));
+    let o = run(Command::new(bin("ldcheck")).args(["--format", "sarf", "/"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("sarif"), "{}", stderr(&o));
+}

@@ -54,6 +54,12 @@ const RULES: &[(&str, &str, &str, &str)] = &[
         "The CUDA runtime is newer than ldcheck's driver table: the driver is not judged",
         "note",
     ),
+    (
+        "gpu-driver-finding",
+        "GpuDriverFinding",
+        "Another finding on the CUDA runtime and this host's driver (a verdict this table does not name)",
+        "warning",
+    ),
 ];
 
 /// An in-root path as a relative URI reference: no leading slash, every
