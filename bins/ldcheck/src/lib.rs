@@ -1,5 +1,5 @@
-//! ldcheck: audit a tree's shared-library dependencies exactly as glibc's
-//! loader would (without running anything), with GPU awareness and Debian
+//! ldcheck: audit a tree's shared-library dependencies exactly as its loader (glibc's or musl's)
+//! would (without running anything), with GPU awareness and Debian
 //! package hints. Replaces `ldd` loops in Dockerfile RUN steps.
 #![forbid(unsafe_code)]
 
