@@ -483,11 +483,23 @@ fn glibc_files_in_a_musl_root_are_named_with_their_loader() {
         &root.join("opt/g/hello"),
         &[],
     );
+    // A manylinux-style extension module: no PT_INTERP, GLIBC_ versions.
+    cc(
+        "gcc",
+        &root,
+        "#include <string.h>\nvoid cp(char*d,const char*s,unsigned long n){memcpy(d,s,n);}",
+        &root.join("opt/g/ext.so"),
+        &["-shared", "-fPIC"],
+    );
     let (v, code, _) = agree(&root, &["/opt/g"], None);
     assert_eq!(code, 1, "{v:#}");
     let w = &v["wrong_libc"];
-    assert_eq!(w[0]["path"], "/opt/g/hello", "{v:#}");
-    assert_eq!(w[0]["expects"], "/lib64/ld-linux-x86-64.so.2", "{v:#}");
+    assert_eq!(w.as_array().unwrap().len(), 2, "{v:#}");
+    assert_eq!(w[0]["path"], "/opt/g/ext.so", "{v:#}");
+    assert_eq!(w[1]["path"], "/opt/g/hello", "{v:#}");
+    for x in w.as_array().unwrap() {
+        assert_eq!(x["expects"], "/lib64/ld-linux-x86-64.so.2", "{v:#}");
+    }
     assert!(v["missing"].as_array().unwrap().is_empty(), "{v:#}");
     let o = run(Command::new(bin("ldcheck"))
         .arg("--root")
