@@ -39,6 +39,8 @@ want python3-pip /usr/lib/python3/dist-packages/pip
 want docker-compose docker-compose
 want nginx-light nginx
 want skopeo skopeo
+want musl /lib/ld-musl-x86_64.so.1
+want musl-tools musl-gcc
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) != 0 ]]; then
@@ -60,7 +62,7 @@ fi
 # the Kubernetes schemas (kubernetes-validate) and the ECS API model that
 # ships in botocore, pinned, in a virtual environment of the checkout.
 venv=$(cd "$(dirname "$0")/.." && pwd)/.cache/validate
-pins=(kubernetes-validate==1.37.0 botocore==1.44.8)
+pins=(kubernetes-validate==1.37.0 botocore==1.44.8 jsonschema==4.26.0)
 if ! [[ -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import kubernetes_validate, botocore' 2>/dev/null \
     || [[ $(cat "$venv/pins" 2>/dev/null) != "${pins[*]}" ]]; then
     say "installing ${pins[*]} into $venv"

@@ -138,6 +138,21 @@ fn cuda_stub_reached_through_runpath_is_flagged() {
         "{v}"
     );
     assert_eq!(v["gpu"]["stubs"][0]["element"], STUBS, "{v}");
+    // SARIF: one result for the stub, located at the stub file.
+    let (out, _) = ldcheck(&root, None, &["--format", "sarif"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let stubs: Vec<_> = s["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ruleId"] == "cuda-driver-stub")
+        .collect();
+    assert_eq!(stubs.len(), 1, "{out}");
+    assert_eq!(
+        stubs[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        format!("{}/libcuda.so", STUBS.trim_start_matches('/')),
+        "{out}"
+    );
 
     // $ORIGIN spelled: the element as written, the directory it reaches.
     let (_keep2, root2) = self::root(t).unwrap();

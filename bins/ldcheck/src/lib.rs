@@ -1,5 +1,5 @@
-//! ldcheck: audit a tree's shared-library dependencies exactly as glibc's
-//! loader would (without running anything), with GPU awareness and Debian
+//! ldcheck: audit a tree's shared-library dependencies exactly as its loader (glibc's or musl's)
+//! would (without running anything), with GPU awareness and Debian
 //! package hints. Replaces `ldd` loops in Dockerfile RUN steps.
 #![forbid(unsafe_code)]
 
@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod hints;
 pub mod ldcache;
 pub mod ldsoconf;
+pub mod libc;
 pub mod options;
 mod parallel;
 pub mod report;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 const TOOL: &str = "ldcheck";
 
 #[derive(FromArgs, Debug)]
-/// Check that every program and shared object under PATH finds its libraries, as glibc's ld.so would:
+/// Check that every program and shared object under PATH finds its libraries, as the root's loader (glibc's or musl's) would:
 /// ldcheck [OPTIONS] PATH...
 #[argh(
     note = "Nothing is executed. Judged are the entry points: files no other file found names in DT_NEEDED.",
@@ -48,7 +49,7 @@ struct Args {
     #[argh(option)]
     library_path: Option<String>,
 
-    /// output: text (default), tree or json
+    /// output: text (default), tree, json or sarif
     #[argh(option, from_str_fn(format_arg))]
     format: Option<report::Format>,
 
@@ -72,6 +73,10 @@ struct Args {
     #[argh(option)]
     codename: Option<String>,
 
+    /// the root's C library, glibc or musl (default: told from the loader files in the root)
+    #[argh(option, from_str_fn(libc::parse))]
+    libc: Option<libc::Libc>,
+
     /// files or directories to check
     #[argh(positional)]
     paths: Vec<String>,
@@ -82,7 +87,8 @@ fn format_arg(v: &str) -> Result<report::Format, String> {
         "text" => Ok(report::Format::Text),
         "tree" => Ok(report::Format::Tree),
         "json" => Ok(report::Format::Json),
-        _ => Err(format!("unknown format {v:?} (use text, tree or json)")),
+        "sarif" => Ok(report::Format::Sarif),
+        _ => Err(format!("unknown format {v:?} (use text, tree, json or sarif)")),
     }
 }
 
@@ -95,6 +101,7 @@ const FLAGS: &[Flag] = &[
     Flag::switch("symbols"),
     Flag::switch("gpu"),
     Flag::value("codename", None),
+    Flag::value("libc", Some(|v| libc::parse(v).map(|_| ()))),
 ];
 
 /// Run ldcheck with its arguments (program name removed); returns the exit status.
@@ -126,6 +133,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
         gpu: a.gpu,
         codename: a.codename,
         summary_only: matches!(a.format, None | Some(report::Format::Text)),
+        libc: a.libc,
     };
     let rep = check(&opts, &a.paths).map_err(Error::usage)?;
     report::print(&rep, a.format.unwrap_or(report::Format::Text));
@@ -146,7 +154,13 @@ fn codename(root: &Root) -> Option<String> {
 pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String> {
     let root = Root::new(&opts.root);
     let walk = root::walk(&root, paths)?;
-    let loader = Loader::new(&root, opts.library_path.clone(), opts.symbols);
+    let mut loader = Loader::new(&root, opts.library_path.clone(), opts.symbols);
+    let libc = opts.libc.unwrap_or_else(|| libc::detect(&root));
+    if libc == libc::Libc::Musl {
+        // musl's loader reads no ld.so.cache.
+        loader.cache = None;
+        loader.musl = Some(resolve::Musl::new(&root));
+    }
 
     // Read every file in parallel; keep the ELF ones.
     let parsed: Vec<Option<Result<Object, String>>> =
@@ -193,7 +207,10 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         }
     }
 
-    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| loader.load(p, o.clone()));
+    let loaded: Vec<Loaded> = par_map(&entries, cpu_threads(), |(p, o)| match libc {
+        libc::Libc::Glibc => loader.load(p, o.clone()),
+        libc::Libc::Musl => loader.load_musl(p, o.clone()),
+    });
 
     // Driver stubs on a search path and cuda-compat libcudas: GPU findings
     // that turn GPU mode on by themselves.
@@ -219,6 +236,7 @@ pub fn check(opts: &Options, paths: &[String]) -> Result<report::Report, String>
         codename,
         stubs,
         compat,
+        libc,
     }))
 }
 

@@ -15,4 +15,6 @@ pub struct Options {
     /// Only the summary is wanted (text output): the report's per-entry
     /// library lists are left empty.
     pub summary_only: bool,
+    /// The C library whose loader rules apply (--libc, or detected from the root).
+    pub libc: Option<crate::libc::Libc>,
 }

@@ -2,6 +2,7 @@
 //! forms: a short text summary, a libtree-like tree (both in `text`), and
 //! one JSON object (documented in the README).
 
+mod sarif;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -21,6 +22,7 @@ pub enum Format {
     Text,
     Tree,
     Json,
+    Sarif,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,9 +93,25 @@ pub struct Unreadable {
     pub error: String,
 }
 
+/// A glibc-linked file in a musl root without glibc's loader (Alpine's
+/// classic "not found" for a file that is there).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct WrongLibc {
+    pub path: String,
+    /// The glibc loader it expects.
+    pub expects: String,
+    pub advice: &'static str,
+}
+
+/// What the glibc-in-musl finding advises.
+pub const WRONG_LIBC_ADVICE: &str = "install gcompat (apk add gcompat) or use a glibc-based image";
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub root: String,
+    /// "glibc" or "musl": whose loader rules were applied.
+    pub libc: &'static str,
+    pub wrong_libc: Vec<WrongLibc>,
     pub codename: Option<String>,
     pub ok: bool,
     pub files: usize,
@@ -125,6 +143,7 @@ pub struct Input<'a> {
     pub codename: Option<String>,
     pub stubs: Vec<gpu::Stub>,
     pub compat: Vec<gpu::Compat>,
+    pub libc: crate::libc::Libc,
 }
 
 /// Gather the report from every entry point's walk.
@@ -150,11 +169,14 @@ pub fn build(inp: Input<'_>) -> Report {
         .is_some_and(|g| g.driver_too_old() || !g.stubs.is_empty());
     Report {
         root: inp.opts.root.display().to_string(),
-        codename: inp.codename,
+        libc: inp.libc.as_str(),
         ok: missing.is_empty()
             && found.version_errors.is_empty()
             && found.symbol_errors.is_empty()
+            && found.wrong_libc.is_empty()
             && !driver_bad,
+        wrong_libc: found.wrong_libc.into_iter().collect(),
+        codename: inp.codename,
         files: inp.files,
         entry_points: inp.entries.len(),
         missing,
@@ -185,6 +207,7 @@ struct Findings {
     symbol_errors: BTreeSet<SymbolError>,
     /// CUDA runtime versions, from the libcudart files loaded.
     cudart: BTreeSet<String>,
+    wrong_libc: BTreeSet<WrongLibc>,
 }
 
 impl Findings {
@@ -222,6 +245,13 @@ impl Findings {
             }
         }
         self.symbol_errors.extend(l.symbol_errors.iter().cloned());
+        for (p, want) in &l.foreign_libc {
+            self.wrong_libc.insert(WrongLibc {
+                path: p.clone(),
+                expects: want.clone(),
+                advice: WRONG_LIBC_ADVICE,
+            });
+        }
         for n in &l.nodes {
             if let Some(o) = &n.obj {
                 let base = o.canon.rsplit('/').next().unwrap_or("");
@@ -388,6 +418,7 @@ pub fn render(r: &Report, f: Format) -> String {
         Format::Json => serde_json::to_string_pretty(r).unwrap_or_default(),
         Format::Text => text::text(r, false),
         Format::Tree => text::text(r, true),
+        Format::Sarif => sarif::sarif(r),
     }
 }
 

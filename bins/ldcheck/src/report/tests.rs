@@ -67,6 +67,7 @@ fn walk() -> (Vec<(String, Arc<Object>)>, Vec<Loaded>) {
         version_errors: vec![version("GLIBC_9.99", false), version("GLIBC_9.98", true)],
         symbol_errors: Vec::new(),
         missing_interp: None,
+        ..Loaded::default()
     };
     (vec![("/app/x".to_string(), main)], vec![l])
 }
@@ -94,6 +95,7 @@ fn report() -> Report {
         codename: None,
         stubs: Vec::new(),
         compat: Vec::new(),
+        libc: Default::default(),
     });
     let _ = std::fs::remove_dir_all(&dir);
     r
@@ -203,6 +205,7 @@ fn text_form_leaves_out_the_per_entry_libraries() {
         codename: None,
         stubs: Vec::new(),
         compat: Vec::new(),
+        libc: Default::default(),
     });
     let _ = std::fs::remove_dir_all(&dir);
     assert!(r.entries.is_empty());
@@ -210,4 +213,29 @@ fn text_form_leaves_out_the_per_entry_libraries() {
     assert_eq!(r.ignored[0].soname, "libgone.so.1");
     let t = render(&r, Format::Text);
     assert!(t.contains("ignored: libgone.so.1 (needed by /app/x)"), "{t}");
+}
+
+#[test]
+fn sarif_has_one_result_per_finding_located_at_the_file() {
+    let j = render(&report(), Format::Sarif);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    let ids: Vec<&str> = results.iter().map(|r| r["ruleId"].as_str().unwrap()).collect();
+    // Two missing libraries, one version error (the weak one is a warning, not a result).
+    assert_eq!(
+        ids,
+        ["missing-library", "missing-library", "version-missing"],
+        "{j}"
+    );
+    for r in results {
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "app/x",
+            "{j}"
+        );
+    }
+    assert_eq!(
+        v["runs"][0]["originalUriBaseIds"]["ROOT"]["uri"], "file:///",
+        "{j}"
+    );
 }

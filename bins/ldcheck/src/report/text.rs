@@ -30,6 +30,7 @@ pub(super) fn text(r: &Report, tree: bool) -> String {
         w(String::new());
     }
     missing_lines(r, &mut w);
+    wrong_libc_lines(r, &mut w);
     error_lines(r, &mut w);
     provided_lines(r, &mut w);
     if let Some(g) = &r.gpu {
@@ -66,6 +67,16 @@ fn missing_lines(r: &Report, w: &mut impl FnMut(String)) {
         for h in &m.hints {
             w(format!("  hint: {h}"));
         }
+    }
+}
+
+/// glibc-linked files in a musl root that has no glibc loader.
+fn wrong_libc_lines(r: &Report, w: &mut impl FnMut(String)) {
+    for x in &r.wrong_libc {
+        w(format!(
+            "glibc-linked in a musl root: {} expects glibc's loader {}, which this root lacks: {}",
+            x.path, x.expects, x.advice
+        ));
     }
 }
 
@@ -195,6 +206,11 @@ fn summary_line(r: &Report) -> String {
         },
         if too_old { ", NVIDIA driver too old" } else { "" }
     ) + &stub_count(r)
+        + &if r.wrong_libc.is_empty() {
+            String::new()
+        } else {
+            format!(", {} glibc-linked in a musl root", r.wrong_libc.len())
+        }
 }
 
 /// The summary's count of driver stubs on a search path.

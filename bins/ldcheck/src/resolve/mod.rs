@@ -22,6 +22,7 @@
 mod arch;
 mod checks;
 mod dst;
+mod musl;
 mod object;
 mod search;
 mod walk;
@@ -29,6 +30,7 @@ mod walk;
 pub use arch::{legacy_subdirs, Arch};
 pub use checks::{SymbolError, VersionError};
 pub use dst::expand;
+pub use musl::{expand_origin as musl_expand_origin, split as musl_split, Musl};
 pub use object::{open_regular, parse_file, read_object, Object};
 pub use walk::{FoundBy, Loaded, Node, Searched};
 
@@ -48,6 +50,8 @@ pub struct Loader<'a> {
     /// LD_LIBRARY_PATH (already chosen: the flag, the environment, or none).
     pub library_path: Option<String>,
     pub symbols: bool,
+    /// Set for a musl root: entry points are loaded by `load_musl`.
+    pub musl: Option<Musl>,
     /// Parsed objects by canonical path (None: not a readable ELF file).
     objects: Memo<String, Option<Arc<Object>>>,
     /// The same answers by the path as probed.
@@ -86,6 +90,7 @@ impl<'a> Loader<'a> {
             cache,
             library_path,
             symbols,
+            musl: None,
             objects: Mutex::new(HashMap::default()),
             probes: Mutex::new(HashMap::default()),
             dirs: Mutex::new(HashMap::default()),

@@ -86,6 +86,9 @@ pub struct Loaded {
     pub symbol_errors: Vec<SymbolError>,
     /// PT_INTERP names a file the root lacks.
     pub missing_interp: Option<String>,
+    /// In a musl root: (file, the glibc loader it expects) for each
+    /// glibc-linked object the root has no glibc loader for.
+    pub foreign_libc: Vec<(String, String)>,
 }
 
 impl Loaded {
