@@ -7,6 +7,7 @@
 pub mod marker;
 
 use argh::FromArgs;
+use dockhand::check::http;
 use dockhand::cli::{self, Flag, Tail};
 use dockhand::sys::notify;
 use dockhand::sys::process::{self, Forked, ProcessWatch};
@@ -50,6 +51,36 @@ struct Args {
     /// bound on one attempt (default 2s)
     #[argh(option, from_str_fn(dur))]
     attempt_timeout: Option<Duration>,
+    /// HTTP statuses that count as up, e.g. 200 or 200-299 or 200,204 (default 200-399; repeatable)
+    #[argh(option, from_str_fn(status_arg))]
+    status: Vec<Vec<(u16, u16)>>,
+    /// the HTTP body (first 64 KiB) must contain this text
+    #[argh(option)]
+    body_contains: Option<String>,
+    /// extra HTTP request header "Name: value" (repeatable), as healthcheck's
+    #[argh(option, from_str_fn(header_arg))]
+    header: Vec<String>,
+    /// send the HTTP requests over this unix socket
+    #[argh(option)]
+    unix_socket: Option<PathBuf>,
+    /// judge the first HTTP response, without following a redirect
+    #[argh(switch)]
+    no_follow: bool,
+    /// a target is up after this many successful attempts in a row, --interval apart (default 1)
+    #[argh(option, from_str_fn(successes_arg))]
+    successes: Option<u32>,
+}
+
+fn status_arg(v: &str) -> Result<Vec<(u16, u16)>, String> {
+    http::flags::status_arg(v)
+}
+
+fn header_arg(v: &str) -> Result<String, String> {
+    http::flags::header_arg(v)
+}
+
+fn successes_arg(v: &str) -> Result<u32, String> {
+    wait::successes_arg(v)
 }
 
 fn target(s: &str) -> Result<Target, String> {
@@ -90,6 +121,12 @@ const FLAGS: &[Flag] = &[
     Flag::value("timeout", Some(duration::check)),
     Flag::value("interval", Some(duration::check)),
     Flag::value("attempt-timeout", Some(duration::check)),
+    http::flags::STATUS_MULTI,
+    http::flags::BODY_CONTAINS,
+    http::flags::HEADER,
+    http::flags::UNIX_SOCKET,
+    http::flags::NO_FOLLOW,
+    wait::SUCCESSES,
 ];
 
 /// The validated configuration.
@@ -152,14 +189,25 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
             return Err(Error::usage(format!("{name} must be 1ms or more")));
         }
     }
-    let wait = WaitOptions {
+    let mut wait = WaitOptions {
         timeout: a.timeout.unwrap_or(Duration::ZERO),
         interval: a.interval.unwrap_or(Duration::from_secs(1)),
         attempt_timeout: a.attempt_timeout.unwrap_or(Duration::from_secs(2)),
         progress_every: None,
         handle_signals: true,
+        successes: a.successes.unwrap_or(1),
         ..WaitOptions::default()
     };
+    wait.check.http = http::flags::options(
+        http::flags::Given {
+            status: a.status.into_iter().flatten().collect(),
+            body_contains: a.body_contains,
+            headers: a.header,
+            unix_socket: a.unix_socket,
+            no_follow: a.no_follow,
+        },
+        &a.when,
+    )?;
     Ok(Config {
         targets: a.when,
         file: a.file,
