@@ -33,10 +33,20 @@ impl Drop for Fake {
 }
 
 impl Fake {
-    /// The lines logged so far (each request is logged before its answer
-    /// is sent, so after a tool ended every request of it is in).
-    fn seen(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
+    /// The lines logged: at least `n` (each request is logged before its
+    /// answer is sent, so after a tool ended every request of it is on its
+    /// way; this waits, bounded, for our reader thread to pass them on),
+    /// then whatever else is in already.
+    fn seen(&self, n: usize) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        while v.len() < n {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => v.push(l),
+                Err(_) => panic!("the fake logged {v:?}, not {n} lines"),
+            }
+        }
+        v.extend(self.lines.try_iter());
+        v
     }
 }
 
@@ -143,7 +153,7 @@ fn mongo_hello_ok_is_up() {
         "{line}"
     );
     assert_up_in_all_three(&t);
-    let seen = f.seen();
+    let seen = f.seen(3);
     assert!(seen.iter().all(|l| l == "mongo OP_MSG hello"), "{seen:?}");
     assert!(seen.len() >= 3, "{seen:?}");
 }
@@ -173,7 +183,7 @@ fn mongo_ok_zero_is_not_ready_with_its_errmsg() {
     assert_eq!(o.status.code(), Some(124), "{o:?}");
     assert!(stderr(&o).contains("node is recovering"), "{o:?}");
     // Not a reason to try the legacy way.
-    assert!(f.seen().iter().all(|l| l == "mongo OP_MSG hello"));
+    assert!(f.seen(1).iter().all(|l| l == "mongo OP_MSG hello"));
 }
 
 #[test]
@@ -193,12 +203,16 @@ fn mongo_legacy_servers_get_is_master() {
             "{mode}: {line}"
         );
         assert_eq!(
-            f.seen(),
+            f.seen(2),
             ["mongo OP_MSG hello", "mongo OP_QUERY isMaster"],
             "{mode}"
         );
         assert_up_in_all_three(&t);
-        assert!(!f.seen().iter().any(|l| l.starts_with("bad request")), "{mode}");
+        let seen = f.seen(4);
+        assert!(
+            !seen.iter().any(|l| l.starts_with("bad request")),
+            "{mode}: {seen:?}"
+        );
     }
 }
 
@@ -247,7 +261,7 @@ fn kafka_error_code_zero_is_up() {
         "{line}"
     );
     assert_up_in_all_three(&t);
-    let seen = f.seen();
+    let seen = f.seen(3);
     assert!(
         seen.len() >= 3
             && seen.iter().all(
