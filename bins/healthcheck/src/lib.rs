@@ -493,6 +493,17 @@ mod tests {
     }
 
     #[test]
+    fn successes_need_a_state_file() {
+        let c = config(&s(&["h:1"]), &[("X", "")]).unwrap();
+        assert_eq!((c.successes, c.state.is_none()), (1, true));
+        let c = config(&s(&["h:1"]), &[("HEALTHCHECK_SUCCESSES", "3")]).unwrap();
+        assert_eq!(c.successes, 3);
+        assert!(c.state.unwrap().starts_with(state::private_dir()));
+        let e = config(&s(&["--successes", "0", "h:1"]), &[("X", "")]).unwrap_err();
+        assert!(e.code() == 2 && e.to_string().contains("--successes"), "{e}");
+    }
+
+    #[test]
     fn timeout_reason_says_how_long() {
         let t = |kind, m: &str| CheckError::new(kind, m);
         assert_eq!(

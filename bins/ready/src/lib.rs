@@ -517,4 +517,32 @@ mod tests {
         w.wait_ended();
         child.wait().unwrap();
     }
+
+    #[test]
+    fn http_options_and_successes() {
+        let env = [
+            ("READY_STATUS", "200,503"),
+            ("READY_HEADER", "Authorization: Bearer a b"),
+            ("READY_SUCCESSES", "2"),
+        ];
+        let c = parse(&s(&["--when", "http://h/", "--body-contains", "ok"]), &env, None).unwrap();
+        let h = &c.wait.check.http;
+        assert_eq!(h.status, vec![(200, 200), (503, 503)]);
+        assert_eq!(h.headers, s(&["Authorization: Bearer a b"]));
+        assert_eq!(h.body_contains.as_deref(), Some("ok"));
+        assert_eq!(c.wait.successes, 2);
+        let c = parse(&s(&["--when", "h:1"]), &[("X", "")], None).unwrap();
+        assert_eq!(c.wait.successes, 1);
+        for (args, want) in [
+            (
+                &["--when", "h:1", "--status", "200"][..],
+                "--status applies to http:// targets only",
+            ),
+            (&["--when", "http://h/", "--successes", "0"][..], "--successes"),
+            (&["--when", "http://h/", "--unix-socket", "rel"][..], "absolute"),
+        ] {
+            let e = parse(&s(args), &[("X", "")], None).unwrap_err();
+            assert!(e.code() == 2 && e.to_string().contains(want), "{args:?}: {e}");
+        }
+    }
 }
