@@ -288,3 +288,69 @@ pub fn peak_rss<S: AsRef<std::ffi::OsStr>>(
     let kib = kib.unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
     Some((o, kib))
 }
+
+/// A small HTTP server for the HTTP-option tests of waitfor and ready: each
+/// connection's request head (read up to the blank line, at most 16 KiB,
+/// 5 s) goes to `respond`, whose bytes are sent back before the connection
+/// is closed. Listens on 127.0.0.1, or on the unix socket `unix` when given.
+/// Returns the port (0 for a unix socket) and the count of requests seen.
+pub fn http_fake(
+    unix: Option<&Path>,
+    respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // Counted before the answer goes out: a client that got its answer
+    // finds its request counted.
+    fn answer<S: Read + Write>(mut s: S, respond: &dyn Fn(&str) -> Vec<u8>, count: &AtomicUsize) {
+        let mut head = Vec::new();
+        let mut b = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match s.read(&mut b) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&b[..n]),
+            }
+        }
+        let reply = respond(&String::from_utf8_lossy(&head));
+        count.fetch_add(1, Ordering::SeqCst);
+        let _ = s.write_all(&reply);
+    }
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let respond = Arc::new(respond);
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let port = match unix {
+        Some(p) => {
+            let l = std::os::unix::net::UnixListener::bind(p).unwrap();
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    let _ = s.set_read_timeout(timeout);
+                    answer(s, &*respond, &c);
+                }
+            });
+            0
+        }
+        None => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    let _ = s.set_read_timeout(timeout);
+                    answer(s, &*respond, &c);
+                }
+            });
+            port
+        }
+    };
+    (port, count)
+}
+
+/// An HTTP/1.1 response with `status` and `body`, closing the connection.
+pub fn http_response(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}

@@ -7,6 +7,9 @@
 //! file:///path                    the path exists
 //! postgres://[user@]host[:port][/db]             the server accepts connections (not starting up)
 //! redis://[[user]:password@]host[:port][/db]      PING answers PONG (not LOADING)
+//! mongodb://host[:port]           hello (or legacy isMaster) answers ok: 1 (port 27017)
+//! kafka://host[:port]             ApiVersions answers error_code 0 (port 9092)
+//! dns://name                      the name resolves (A or AAAA)
 //! ```
 //! IPv6 literals go in brackets: `[::1]:5432`, `http://[::1]:8000/health`.
 //! In postgres:// and redis:// the user, password and database are
@@ -42,6 +45,18 @@ pub enum Target {
         password: Option<String>,
         /// `SELECT db` is sent when given.
         db: Option<u32>,
+    },
+    Mongo {
+        host: String,
+        port: u16,
+    },
+    Kafka {
+        host: String,
+        port: u16,
+    },
+    /// A name to resolve, for waiting on service discovery.
+    Dns {
+        name: String,
     },
 }
 
@@ -94,6 +109,9 @@ impl fmt::Display for Target {
                     None => Ok(()),
                 }
             }
+            Target::Mongo { host, port } => write!(f, "mongodb://{}", hp(host, *port)),
+            Target::Kafka { host, port } => write!(f, "kafka://{}", hp(host, *port)),
+            Target::Dns { name } => write!(f, "dns://{name}"),
         }
     }
 }
@@ -329,6 +347,28 @@ impl Target {
                 let (host, port) = host_port(hp, Some(6379), shown)?;
                 Ok(Target::Redis { host, port, user, password, db })
             }
+            "mongodb" => {
+                let hp = rest.trim_end_matches('/');
+                if hp.contains(['@', '/', '?', ',']) {
+                    return Err(format!(
+                        "{whole:?}: mongodb:// takes host[:port] only (no credentials, database, options or host list: hello needs none)"
+                    ));
+                }
+                let (host, port) = host_port(hp, Some(crate::check::mongo::DEFAULT_PORT), whole)?;
+                Ok(Target::Mongo { host, port })
+            }
+            "kafka" => {
+                let (host, port) = host_port(rest.trim_end_matches('/'), Some(crate::check::kafka::DEFAULT_PORT), whole)?;
+                Ok(Target::Kafka { host, port })
+            }
+            "dns" => {
+                let name = rest.trim_end_matches('/');
+                if name.contains([':', '/', '[']) {
+                    return Err(format!("{whole:?}: dns:// takes a host name only, without a port (dns://db.internal)"));
+                }
+                let (name, _) = host_port(name, Some(1), whole)?;
+                Ok(Target::Dns { name })
+            }
             other => Err(format!(
                 "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres:// or redis://)"
             )),
@@ -524,6 +564,47 @@ mod tests {
             ("unix://relative.sock", "absolute"),
             ("", "empty"),
             ("http://a b/", "valid host"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn mongo_kafka_and_dns_forms() {
+        assert_eq!(
+            Target::parse("mongodb://db"),
+            Ok(Target::Mongo {
+                host: "db".into(),
+                port: 27017
+            })
+        );
+        assert_eq!(
+            Target::parse("kafka://[::1]:9093/"),
+            Ok(Target::Kafka {
+                host: "::1".into(),
+                port: 9093
+            })
+        );
+        assert_eq!(Target::parse("kafka://k").unwrap().to_string(), "kafka://k:9092");
+        assert_eq!(
+            Target::parse("mongodb://m:1").unwrap().to_string(),
+            "mongodb://m:1"
+        );
+        assert_eq!(
+            Target::parse("dns://svc.internal"),
+            Ok(Target::Dns {
+                name: "svc.internal".into()
+            })
+        );
+        assert_eq!(Target::parse("dns://svc").unwrap().to_string(), "dns://svc");
+        for (bad, why) in [
+            ("mongodb://u:p@db", "host[:port] only"),
+            ("mongodb://a,b", "host[:port] only"),
+            ("kafka://k:0", "out of range"),
+            ("dns://svc:53", "without a port"),
+            ("dns://", "missing host"),
+            ("dns://a b", "valid host"),
         ] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

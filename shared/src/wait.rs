@@ -44,6 +44,18 @@ impl Backoff {
     }
 }
 
+/// For argh's `from_str_fn` of `--successes` (every tool): a count of at least 1.
+pub fn successes_arg(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{v:?} is not a count of at least 1")),
+    }
+}
+
+/// `--successes` in a tool's environment table (`WAITFOR_SUCCESSES`...).
+pub const SUCCESSES: crate::cli::Flag =
+    crate::cli::Flag::value("successes", Some(|v| successes_arg(v).map(|_| ())));
+
 /// How to wait.
 #[derive(Clone, Debug)]
 pub struct WaitOptions {
@@ -64,6 +76,9 @@ pub struct WaitOptions {
     /// has grown, so a port that starts listening is seen within this much.
     /// `None`: the backoff alone decides.
     pub refused_retry: Option<Duration>,
+    /// A target is up after this many consecutive successful attempts, made
+    /// `interval` apart; a failure starts the count again (0 counts as 1).
+    pub successes: u32,
 }
 
 impl Default for WaitOptions {
@@ -76,6 +91,7 @@ impl Default for WaitOptions {
             handle_signals: true,
             check: Options::default(),
             refused_retry: None,
+            successes: 1,
         }
     }
 }
@@ -189,6 +205,7 @@ pub fn wait_all_with(
             .spawn(move || {
                 phase::watch(tracker);
                 let mut backoff = Backoff::new(o.interval, seed);
+                let mut streak = 0u32;
                 loop {
                     let now = clock.now();
                     if overall.passed(now) {
@@ -198,15 +215,34 @@ pub fn wait_all_with(
                     let until = attempt.instant().unwrap_or(now + o.attempt_timeout);
                     let cheap;
                     match check::check(&t, until, &o.check) {
-                        Ok(detail) => {
+                        Ok(detail) if streak + 1 >= o.successes => {
                             let _ = tx.send(Msg::Up(i, detail));
                             return;
+                        }
+                        // Up, but not yet as many times in a row as asked:
+                        // a progress report, and the next try one interval on.
+                        Ok(detail) => {
+                            streak += 1;
+                            let e = CheckError::new(
+                                check::Kind::NotReady,
+                                format!("up {streak} of {} times in a row ({detail})", o.successes),
+                            );
+                            if tx.send(Msg::Down(i, e)).is_err() {
+                                return;
+                            }
+                            let now = clock.now();
+                            if overall.passed(now) {
+                                return;
+                            }
+                            clock.sleep(overall.cap(now, o.interval));
+                            continue;
                         }
                         // Cut short by the end of the whole wait, not by its
                         // own bound: not a result. The report says what the
                         // attempt was doing (its phase is left as it was).
                         Err(e) if e.kind == check::Kind::TimedOut && attempt == overall => return,
                         Err(e) => {
+                            streak = 0;
                             cheap = e.is_cheap();
                             if tx.send(Msg::Down(i, e)).is_err() {
                                 return;
@@ -537,6 +573,41 @@ mod tests {
         let e = check::check(&t, Instant::now() + Duration::from_secs(5), &Options::default()).unwrap_err();
         assert_eq!(e.kind, check::Kind::Refused);
         assert!(e.is_cheap());
+    }
+
+    #[test]
+    fn successes_need_that_many_in_a_row_an_interval_apart() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ts = [Target::parse(&l.local_addr().unwrap().to_string()).unwrap()];
+        let clock = Arc::new(Recording {
+            base: Instant::now(),
+            offset: Default::default(),
+        });
+        let o = WaitOptions {
+            interval: Duration::from_millis(700),
+            successes: 3,
+            ..quiet()
+        };
+        let mut ups = 0;
+        let r = wait_all_with(
+            &ts,
+            &o,
+            None,
+            &mut |e| {
+                if let Event::Up { .. } = e {
+                    ups += 1
+                }
+            },
+            clock.clone(),
+        );
+        assert_eq!((r, ups), (Ok(()), 1));
+        // Three connections made (each completed in the listen backlog), two
+        // pauses of the interval between them.
+        l.set_nonblocking(true).unwrap();
+        let accepted = std::iter::from_fn(|| l.accept().ok()).count();
+        assert_eq!(accepted, 3);
+        let sleeps = clock.offset.lock().unwrap().1.clone();
+        assert_eq!(sleeps, vec![Duration::from_millis(700); 2]);
     }
 
     #[test]

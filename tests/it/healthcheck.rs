@@ -1079,3 +1079,76 @@ http {{
         "{redirected:?}"
     );
 }
+
+// --------------------------------------------------- --successes (issue 18)
+
+#[test]
+fn successes_are_counted_in_the_state_file() {
+    let dir = TempDir::new("hc-successes");
+    let st = dir.join("state");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = format!("tcp://{addr}");
+    let probe = || {
+        let o = hc(&["--successes", "3", "--state", st.to_str().unwrap(), &t]);
+        (code(&o), stdout(&o).trim_end().to_string())
+    };
+    for n in 1..=2 {
+        let (c, line) = probe();
+        assert_eq!(
+            (c, line.as_str()),
+            (
+                1,
+                &*format!("unhealthy: {t} -> connected (success {n} of 3 in a row)")
+            )
+        );
+    }
+    for _ in 0..2 {
+        let (c, line) = probe();
+        assert_eq!(c, 0, "{line}");
+        assert!(
+            line.starts_with(&format!("healthy: {t} -> connected in ")),
+            "{line}"
+        );
+    }
+    // The server goes away: a failure, and the count starts again.
+    drop(l);
+    let (c, line) = probe();
+    assert_eq!(
+        (c, line.as_str()),
+        (1, &*format!("unhealthy: {t} -> connection refused (failure 1)"))
+    );
+    let _l = TcpListener::bind(addr).unwrap();
+    let (c, line) = probe();
+    assert_eq!(
+        (c, line.as_str()),
+        (
+            1,
+            &*format!("unhealthy: {t} -> connected (success 1 of 3 in a row)")
+        )
+    );
+    let text = std::fs::read_to_string(&st).unwrap();
+    assert!(text.starts_with("failures=0 successes=1"), "{text}");
+    // From the environment too; a bad value is a usage error naming it.
+    let o = run(Command::new(bin("healthcheck"))
+        .args(["--state", st.to_str().unwrap(), &t])
+        .env("HEALTHCHECK_SUCCESSES", "2"));
+    assert_eq!(code(&o), 0, "{o:?}");
+    let o = run(Command::new(bin("healthcheck"))
+        .arg(&t)
+        .env("HEALTHCHECK_SUCCESSES", "0"));
+    assert_eq!(code(&o), 2, "{o:?}");
+    assert!(stderr(&o).contains("HEALTHCHECK_SUCCESSES"), "{o:?}");
+}
+
+#[test]
+fn successes_fail_closed_without_a_state_file() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let t = format!("tcp://{}", l.local_addr().unwrap());
+    let o = hc(&["--successes", "2", "--state", "/proc/version/nope", &t]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        stdout(&o).contains("-> connected (successes not counted: state file /proc/version/nope"),
+        "{o:?}"
+    );
+}

@@ -1100,3 +1100,100 @@ fn report_to_a_receiver_that_is_down_fails_in_one_line_and_the_service_runs() {
     assert_eq!(wait_bounded(&mut child).code(), Some(0));
     assert_eq!(err.rest(), Vec::<String>::new());
 }
+
+// ------------------------------------ --successes and the HTTP options (issue 18)
+
+#[test]
+fn successes_need_that_many_in_a_row() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // 200, 503 (the count starts again), then 200: up at the 5th request.
+    let (port, seen) = http_fake(None, {
+        let n = Arc::new(AtomicUsize::new(0));
+        move |_| match n.fetch_add(1, Ordering::SeqCst) {
+            1 => http_response("503 Service Unavailable", ""),
+            _ => http_response("200 OK", "ok"),
+        }
+    });
+    let t = format!("http://127.0.0.1:{port}/");
+    let o = run(ready().args([
+        "--timeout",
+        "60s",
+        "--interval",
+        "20ms",
+        "--successes",
+        "3",
+        "--print",
+        "up",
+        "--when",
+        &t,
+    ]));
+    assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "up"), "{o:?}");
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    let o = run(ready().args(["--when", &t]).env("READY_SUCCESSES", "0"));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("READY_SUCCESSES"), "{o:?}");
+}
+
+#[test]
+fn http_status_header_body_and_unix_socket() {
+    let (port, _) = http_fake(None, |req| {
+        if req.lines().any(|l| l.eq_ignore_ascii_case("x-probe: yes")) {
+            http_response("503 Service Unavailable", "state: draining")
+        } else {
+            http_response("401 Unauthorized", "")
+        }
+    });
+    let t = format!("http://127.0.0.1:{port}/");
+    let o = run(ready().args([
+        "--timeout",
+        "20s",
+        "--status",
+        "503",
+        "--header",
+        "X-Probe: yes",
+        "--body-contains",
+        "draining",
+        "--print",
+        "up",
+        "--when",
+        &t,
+    ]));
+    assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "up"), "{o:?}");
+    // Each option decides: without --status 503 the 503 is not up; without
+    // the header, a 401; a body text that is not there.
+    for args in [
+        &["--header", "X-Probe: yes"][..],
+        &["--status", "503"][..],
+        &[
+            "--status",
+            "503",
+            "--header",
+            "X-Probe: yes",
+            "--body-contains",
+            "ready",
+        ][..],
+    ] {
+        let o = run(ready()
+            .args(["--timeout", "300ms"])
+            .args(args)
+            .args(["--when", &t]));
+        assert_eq!(o.status.code(), Some(124), "{args:?}: {o:?}");
+    }
+    let dir = TempDir::new("ready-http-unix");
+    let sock = dir.join("app.sock");
+    http_fake(Some(&sock), |_| http_response("200 OK", "ok"));
+    let o = run(ready().args([
+        "--timeout",
+        "20s",
+        "--unix-socket",
+        sock.to_str().unwrap(),
+        "--print",
+        "up",
+        "--when",
+        "http://app/health",
+    ]));
+    assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "up"), "{o:?}");
+    let o = run(ready().args(["--body-contains", "x", "--when", "127.0.0.1:1"]));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}

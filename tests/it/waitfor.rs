@@ -1354,3 +1354,159 @@ fn real_postgres_percent_encoded_user_and_database() {
         stderr(&o)
     );
 }
+
+// ------------------------------------ --successes and the HTTP options (issue 18)
+
+#[test]
+fn successes_need_that_many_in_a_row() {
+    // 200, then 503 (which starts the count again), then 200 for good: with
+    // --successes 3 the target is up at the 5th request, not the 1st.
+    let (port, seen) = http_fake(None, {
+        let n = Arc::new(AtomicUsize::new(0));
+        move |_| match n.fetch_add(1, Ordering::SeqCst) {
+            1 => http_response("503 Service Unavailable", ""),
+            _ => http_response("200 OK", "ok"),
+        }
+    });
+    let t = format!("http://127.0.0.1:{port}/");
+    let (o, _) = run_within(
+        waitfor().args(["--timeout", "60s", "--interval", "20ms", "--successes", "3", &t]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(seen.load(Ordering::SeqCst), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{t} is up after")), "{}", stderr(&o));
+    // Never up more than once in a row: the wait ends at its timeout, saying so.
+    let (port, _) = http_fake(None, {
+        let n = Arc::new(AtomicUsize::new(0));
+        move |_| match n.fetch_add(1, Ordering::SeqCst) % 2 {
+            0 => http_response("200 OK", ""),
+            _ => http_response("503 Service Unavailable", ""),
+        }
+    });
+    let t = format!("http://127.0.0.1:{port}/");
+    let (o, _) = run_within(
+        waitfor()
+            .args(["--timeout", "1s", "--interval", "20ms", "--successes", "2", &t])
+            .env("WAITFOR_SUCCESSES", "1"),
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("{t} is still down: status 503"))
+            || e.contains(&format!("{t} is still down: up 1 of 2 times in a row")),
+        "{e}"
+    );
+}
+
+#[test]
+fn successes_from_the_environment_and_bad_values() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let t = l.local_addr().unwrap().to_string();
+    let (o, _) = run_within(
+        waitfor()
+            .args(["--timeout", "30s", "--interval", "10ms", &t])
+            .env("WAITFOR_SUCCESSES", "3"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    l.set_nonblocking(true).unwrap();
+    assert_eq!(std::iter::from_fn(|| l.accept().ok()).count(), 3);
+    for (args, env, want) in [
+        (&["--successes", "0", "a:1"][..], None, "--successes"),
+        (&["a:1"][..], Some("x"), "WAITFOR_SUCCESSES"),
+    ] {
+        let mut c = waitfor();
+        c.args(args);
+        if let Some(v) = env {
+            c.env("WAITFOR_SUCCESSES", v);
+        }
+        let o = run(&mut c);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    }
+}
+
+/// A server that answers 200 "state: ready" only to a request with
+/// `X-Probe: yes`, 401 otherwise.
+fn header_server() -> u16 {
+    http_fake(None, |req| {
+        if req.lines().any(|l| l.eq_ignore_ascii_case("x-probe: yes")) {
+            http_response("200 OK", "state: ready")
+        } else {
+            http_response("401 Unauthorized", "")
+        }
+    })
+    .0
+}
+
+#[test]
+fn http_header_and_body_contains() {
+    let t = format!("http://127.0.0.1:{}/health", header_server());
+    let (o, _) = run_within(
+        waitfor().args([
+            "--timeout",
+            "20s",
+            "--header",
+            "X-Probe: yes",
+            "--body-contains",
+            "ready",
+            &t,
+        ]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Without the header: 401; with a body text that is not there: not up.
+    let (o, _) = run_within(
+        waitfor().args(["--timeout", "500ms", &t]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("401"), "{}", stderr(&o));
+    let (o, _) = run_within(
+        waitfor()
+            .args(["--timeout", "500ms", "--body-contains", "healthy", &t])
+            .env("WAITFOR_HEADER", "X-Probe: yes"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("body does not contain \"healthy\""),
+        "{}",
+        stderr(&o)
+    );
+    // The HTTP flags need an http:// target to apply to.
+    let o = run(waitfor().args(["--header", "X-Probe: yes", "127.0.0.1:1"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--header applies to http:// targets only"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn http_over_a_unix_socket() {
+    let dir = TempDir::new("wf-http-unix");
+    let sock = dir.join("app.sock");
+    let (_, seen) = http_fake(Some(&sock), |req| {
+        if req.starts_with("GET /health HTTP/1.1\r\n") {
+            http_response("200 OK", "ok")
+        } else {
+            http_response("404 Not Found", "")
+        }
+    });
+    let (o, _) = run_within(
+        waitfor().args([
+            "--timeout",
+            "20s",
+            "--unix-socket",
+            sock.to_str().unwrap(),
+            "http://app/health",
+        ]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}

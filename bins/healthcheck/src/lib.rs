@@ -53,7 +53,10 @@ struct Args {
     /// the signal for PID 1 (default TERM)
     #[argh(option, from_str_fn(signal_arg))]
     kill_signal: Option<i32>,
-    /// file counting consecutive failures (default /tmp/dockhand-<euid>/healthcheck-<hash of TARGET>.state)
+    /// healthy only once this many probes in a row succeeded, counted in the state file (default 1)
+    #[argh(option, from_str_fn(successes_arg))]
+    successes: Option<u32>,
+    /// file counting consecutive failures and successes (default /tmp/dockhand-<euid>/healthcheck-<hash of TARGET>.state)
     #[argh(option)]
     state: Option<PathBuf>,
     /// print nothing on stdout; the exit status says it all
@@ -68,10 +71,13 @@ fn duration_arg(v: &str) -> Result<Duration, String> {
     duration::parse(v)
 }
 fn status_arg(v: &str) -> Result<Vec<(u16, u16)>, String> {
-    http::parse_status(v)
+    http::flags::status_arg(v)
 }
 fn header_arg(v: &str) -> Result<String, String> {
-    http::check_header(v).map(|_| v.to_string())
+    http::flags::header_arg(v)
+}
+fn successes_arg(v: &str) -> Result<u32, String> {
+    dockhand::wait::successes_arg(v)
 }
 fn count_arg(v: &str) -> Result<u32, String> {
     match v.trim().parse::<u32>() {
@@ -87,15 +93,16 @@ fn signal_arg(v: &str) -> Result<i32, String> {
 /// environment is one header (values hold spaces), not a list.
 const FLAGS: &[Flag] = &[
     Flag::value("timeout", Some(duration::check)),
-    Flag::value("status", Some(|v| http::parse_status(v).map(|_| ()))),
-    Flag::value("body-contains", None),
-    Flag::value("header", Some(http::check_header)),
-    Flag::value("unix-socket", None),
-    Flag::switch("no-follow"),
+    http::flags::STATUS,
+    http::flags::BODY_CONTAINS,
+    http::flags::HEADER,
+    http::flags::UNIX_SOCKET,
+    http::flags::NO_FOLLOW,
     Flag::switch("kill-pid1"),
     Flag::value("kill-after", Some(|v| count_arg(v).map(|_| ()))),
     Flag::value("start-period", Some(duration::check)),
     Flag::value("kill-signal", Some(|v| signal::parse(v).map(|_| ()))),
+    dockhand::wait::SUCCESSES,
     Flag::value("state", None),
     Flag::switch("quiet"),
 ];
@@ -117,6 +124,8 @@ pub struct Config {
     pub kill: Option<Kill>,
     /// Where failures are counted (`None`: they are not).
     pub state: Option<PathBuf>,
+    /// Consecutive successes needed to report healthy (1: this probe's own).
+    pub successes: u32,
     pub quiet: bool,
 }
 
@@ -147,29 +156,17 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
     if timeout.is_zero() {
         return Err(Error::usage("--timeout must be more than 0"));
     }
-    let is_http = matches!(target, Target::Http(_));
-    for (given, flag) in [
-        (a.status.is_some(), "--status"),
-        (a.body_contains.is_some(), "--body-contains"),
-        (!a.header.is_empty(), "--header"),
-        (a.unix_socket.is_some(), "--unix-socket"),
-        (a.no_follow, "--no-follow"),
-    ] {
-        if given && !is_http {
-            return Err(Error::usage(format!(
-                "{flag} applies to http:// targets only, not {target}"
-            )));
-        }
-    }
-    if let Some(p) = &a.unix_socket {
-        if !p.is_absolute() {
-            return Err(Error::usage(format!(
-                "--unix-socket {}: the path must be absolute",
-                p.display()
-            )));
-        }
-        cli::unix_socket_path(p).map_err(|e| Error::usage(format!("--unix-socket {}: {e}", p.display())))?;
-    }
+    let http = http::flags::options(
+        http::flags::Given {
+            status: a.status.unwrap_or_default(),
+            body_contains: a.body_contains,
+            headers: a.header,
+            unix_socket: a.unix_socket,
+            no_follow: a.no_follow,
+        },
+        std::slice::from_ref(&target),
+    )?;
+    let successes = a.successes.unwrap_or(1);
     for (given, flag) in [
         (a.kill_after.is_some(), "--kill-after"),
         (a.start_period.is_some(), "--start-period"),
@@ -186,8 +183,8 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
     });
     let state = match a.state {
         Some(p) => Some(p),
-        None if kill.is_some() => {
-            let key = match &a.unix_socket {
+        None if kill.is_some() || successes > 1 => {
+            let key = match &http.unix_socket {
                 Some(s) => format!("{target} {}", s.display()),
                 None => target.to_string(),
             };
@@ -198,15 +195,10 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
     Ok(Config {
         target,
         timeout,
-        http: http::Options {
-            status: a.status.unwrap_or_default(),
-            headers: a.header,
-            body_contains: a.body_contains,
-            unix_socket: a.unix_socket,
-            no_follow: a.no_follow,
-        },
+        http,
         kill,
         state,
+        successes,
         quiet: a.quiet,
     })
 }
@@ -254,8 +246,17 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
     let took = start.elapsed();
     let what = describe(&cfg);
     let mut pending = None;
+    // With --successes N, a success is counted first: it is healthy only
+    // as the Nth in a row.
+    let not_yet = match &result {
+        Ok(_) if cfg.successes > 1 => account(&cfg, true, &mut pending),
+        _ => None,
+    };
     let line = match &result {
-        Ok(detail) => format!("healthy: {what} -> {detail} in {}", duration::human(took)),
+        Ok(detail) => match &not_yet {
+            None => format!("healthy: {what} -> {detail} in {}", duration::human(took)),
+            Some(n) => format!("unhealthy: {what} -> {detail} ({n})"),
+        },
         Err(reason) => {
             let reason = timeout_reason(reason, cfg.timeout);
             let note = account(&cfg, false, &mut pending)
@@ -264,7 +265,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
             format!("unhealthy: {what} -> {reason}{note}")
         }
     };
-    if result.is_ok() {
+    if result.is_ok() && cfg.successes <= 1 {
         account(&cfg, true, &mut pending);
     }
     if !cfg.quiet {
@@ -286,7 +287,7 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
             );
         }
     }
-    Ok(if result.is_ok() { 0 } else { 1 })
+    Ok(if result.is_ok() && not_yet.is_none() { 0 } else { 1 })
 }
 
 /// A signal for PID 1, sent once the output line is out.
@@ -297,7 +298,9 @@ struct PendingSignal {
 }
 
 /// Count the result in the state file and, after enough failures, signal
-/// PID 1. Returns the note for the output line of a failure.
+/// PID 1. Returns the note for the output line of a failure, and for a
+/// success under --successes N, what keeps it from counting as healthy yet
+/// (fewer than N in a row, or no state file to count them in: fail closed).
 fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> Option<String> {
     let path = cfg.state.as_ref()?;
     let pid1_start = pid1::start_ticks(1).ok();
@@ -326,11 +329,23 @@ fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> 
         } else {
             old.failures.saturating_add(1)
         };
-        state::State { failures, pid1_start }
+        let successes = if healthy {
+            old.successes.saturating_add(1)
+        } else {
+            0
+        };
+        state::State {
+            failures,
+            pid1_start,
+            successes,
+        }
     });
     let updated = match updated {
         Ok(u) => u,
         Err(e) => {
+            if healthy && cfg.successes > 1 {
+                return Some(format!("successes not counted: {e}"));
+            }
             if healthy {
                 out::warn(TOOL, &e);
             }
@@ -341,7 +356,8 @@ fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> 
         out::warn(TOOL, w);
     }
     if healthy {
-        return None;
+        let n = updated.state.successes;
+        return (n < cfg.successes).then(|| format!("success {n} of {} in a row", cfg.successes));
     }
     if let Some(y) = young {
         return Some(y);
@@ -474,6 +490,17 @@ mod tests {
         }
         let e = config(&s(&["h:1"]), &[("HEALTHCHECK_KILL_AFTER", "x")]).unwrap_err();
         assert!(e.to_string().contains("HEALTHCHECK_KILL_AFTER"), "{e}");
+    }
+
+    #[test]
+    fn successes_need_a_state_file() {
+        let c = config(&s(&["h:1"]), &[("X", "")]).unwrap();
+        assert_eq!((c.successes, c.state.is_none()), (1, true));
+        let c = config(&s(&["h:1"]), &[("HEALTHCHECK_SUCCESSES", "3")]).unwrap();
+        assert_eq!(c.successes, 3);
+        assert!(c.state.unwrap().starts_with(state::private_dir()));
+        let e = config(&s(&["--successes", "0", "h:1"]), &[("X", "")]).unwrap_err();
+        assert!(e.code() == 2 && e.to_string().contains("--successes"), "{e}");
     }
 
     #[test]

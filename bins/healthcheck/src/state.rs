@@ -1,4 +1,5 @@
-//! The small state file that counts consecutive failures between probes.
+//! The small state file that counts consecutive failures (and, for
+//! --successes, consecutive successes) between probes.
 //!
 //! Each probe is a separate process, and Docker may start one while another
 //! still runs, so every update holds an exclusive flock on the file, and
@@ -35,14 +36,21 @@ pub struct State {
     /// Start time of PID 1 (clock ticks since boot) when they were counted:
     /// a restarted container (same /tmp, new PID 1) starts again from zero.
     pub pid1_start: Option<u64>,
+    /// Consecutive successes counted so far (written only when not 0, so a
+    /// file of a probe without --successes reads as before).
+    pub successes: u32,
 }
 
 impl State {
-    /// `failures=3 pid1=142465`
+    /// `failures=3 pid1=142465`, `failures=0 successes=2`
     pub fn format(&self) -> String {
+        let ok = match self.successes {
+            0 => String::new(),
+            n => format!(" successes={n}"),
+        };
         match self.pid1_start {
-            Some(t) => format!("failures={} pid1={t}\n", self.failures),
-            None => format!("failures={}\n", self.failures),
+            Some(t) => format!("failures={}{ok} pid1={t}\n", self.failures),
+            None => format!("failures={}{ok}\n", self.failures),
         }
     }
 
@@ -59,6 +67,7 @@ impl State {
                     seen = true;
                 }
                 "pid1" if digits && st.pid1_start.is_none() => st.pid1_start = Some(v.parse().ok()?),
+                "successes" if digits && seen && st.successes == 0 => st.successes = v.parse().ok()?,
                 _ => return None,
             }
         }
@@ -345,10 +354,12 @@ mod tests {
             State {
                 failures: 3,
                 pid1_start: Some(142465),
+                successes: 0,
             },
             State {
                 failures: 0,
                 pid1_start: None,
+                successes: 4,
             },
         ] {
             assert_eq!(State::parse(&s.format()), Some(s));
@@ -361,6 +372,8 @@ mod tests {
             "failures=1 failures=2",
             "pid1=3",
             "failures=1 z=2",
+            "successes=2",
+            "failures=0 successes=1 successes=2",
         ] {
             assert_eq!(State::parse(bad), None, "{bad}");
         }
@@ -383,6 +396,7 @@ mod tests {
         let inc = |o: Option<State>| State {
             failures: o.map_or(0, |s| s.failures) + 1,
             pid1_start: None,
+            ..State::default()
         };
         assert_eq!(update(&p, soon(), inc).unwrap().state.failures, 1);
         assert_eq!(update(&p, soon(), inc).unwrap().state.failures, 2);
@@ -432,6 +446,7 @@ mod tests {
         let inc = |o: Option<State>| State {
             failures: o.map_or(0, |s| s.failures) + 1,
             pid1_start: None,
+            ..State::default()
         };
         let fifo = d.join("fifo");
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
@@ -464,6 +479,7 @@ mod tests {
                         update(&p, Instant::now() + Duration::from_secs(10), |o| State {
                             failures: o.map_or(0, |s| s.failures) + 1,
                             pid1_start: None,
+                            ..State::default()
                         })
                         .unwrap();
                     }

@@ -10,6 +10,7 @@ pub mod systemd;
 pub mod watchdog;
 
 use argh::FromArgs;
+use dockhand::check::http;
 use dockhand::cli::{self, Flag, Tail};
 use dockhand::sys::notify;
 use dockhand::sys::process::{self, Forked, ProcessWatch};
@@ -72,6 +73,24 @@ struct Args {
     /// a file (an SBOM) whose sha256 goes in the report
     #[argh(option)]
     report_sbom: Option<PathBuf>,
+    /// HTTP statuses that count as up, e.g. 200 or 200-299 or 200,204 (default 200-399; repeatable)
+    #[argh(option, from_str_fn(status_arg))]
+    status: Vec<Vec<(u16, u16)>>,
+    /// the HTTP body (first 64 KiB) must contain this text
+    #[argh(option)]
+    body_contains: Option<String>,
+    /// extra HTTP request header "Name: value" (repeatable), as healthcheck's
+    #[argh(option, from_str_fn(header_arg))]
+    header: Vec<String>,
+    /// send the HTTP requests over this unix socket
+    #[argh(option)]
+    unix_socket: Option<PathBuf>,
+    /// judge the first HTTP response, without following a redirect
+    #[argh(switch)]
+    no_follow: bool,
+    /// a target is up after this many successful attempts in a row, --interval apart (default 1)
+    #[argh(option, from_str_fn(successes_arg))]
+    successes: Option<u32>,
 }
 
 fn report_url(s: &str) -> Result<HttpUrl, String> {
@@ -95,6 +114,18 @@ fn report_name_check(s: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+fn status_arg(v: &str) -> Result<Vec<(u16, u16)>, String> {
+    http::flags::status_arg(v)
+}
+
+fn header_arg(v: &str) -> Result<String, String> {
+    http::flags::header_arg(v)
+}
+
+fn successes_arg(v: &str) -> Result<u32, String> {
+    wait::successes_arg(v)
 }
 
 fn target(s: &str) -> Result<Target, String> {
@@ -140,6 +171,12 @@ const FLAGS: &[Flag] = &[
     Flag::value("report-name", Some(report_name_check)),
     Flag::multi("report-env", Some(report::env_name)),
     Flag::value("report-sbom", None),
+    http::flags::STATUS_MULTI,
+    http::flags::BODY_CONTAINS,
+    http::flags::HEADER,
+    http::flags::UNIX_SOCKET,
+    http::flags::NO_FOLLOW,
+    wait::SUCCESSES,
 ];
 
 /// The validated configuration.
@@ -259,14 +296,25 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
             })
         }
     };
-    let wait = WaitOptions {
+    let mut wait = WaitOptions {
         timeout: a.timeout.unwrap_or(Duration::ZERO),
         interval: a.interval.unwrap_or(Duration::from_secs(1)),
         attempt_timeout: a.attempt_timeout.unwrap_or(Duration::from_secs(2)),
         progress_every: None,
         handle_signals: true,
+        successes: a.successes.unwrap_or(1),
         ..WaitOptions::default()
     };
+    wait.check.http = http::flags::options(
+        http::flags::Given {
+            status: a.status.into_iter().flatten().collect(),
+            body_contains: a.body_contains,
+            headers: a.header,
+            unix_socket: a.unix_socket,
+            no_follow: a.no_follow,
+        },
+        &a.when,
+    )?;
     Ok(Config {
         targets: a.when,
         file: a.file,
@@ -773,5 +821,33 @@ mod tests {
         assert!(w.ended());
         w.wait_ended();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn http_options_and_successes() {
+        let env = [
+            ("READY_STATUS", "200,503"),
+            ("READY_HEADER", "Authorization: Bearer a b"),
+            ("READY_SUCCESSES", "2"),
+        ];
+        let c = parse(&s(&["--when", "http://h/", "--body-contains", "ok"]), &env, None).unwrap();
+        let h = &c.wait.check.http;
+        assert_eq!(h.status, vec![(200, 200), (503, 503)]);
+        assert_eq!(h.headers, s(&["Authorization: Bearer a b"]));
+        assert_eq!(h.body_contains.as_deref(), Some("ok"));
+        assert_eq!(c.wait.successes, 2);
+        let c = parse(&s(&["--when", "h:1"]), &[("X", "")], None).unwrap();
+        assert_eq!(c.wait.successes, 1);
+        for (args, want) in [
+            (
+                &["--when", "h:1", "--status", "200"][..],
+                "--status applies to http:// targets only",
+            ),
+            (&["--when", "http://h/", "--successes", "0"][..], "--successes"),
+            (&["--when", "http://h/", "--unix-socket", "rel"][..], "absolute"),
+        ] {
+            let e = parse(&s(args), &[("X", "")], None).unwrap_err();
+            assert!(e.code() == 2 && e.to_string().contains(want), "{args:?}: {e}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 use argh::FromArgs;
+use dockhand::check::http;
 use dockhand::cli::{self, Env, Flag, ProcessEnv, Tail};
 use dockhand::duration::{self, human};
 use dockhand::out;
@@ -49,6 +50,26 @@ struct Args {
     #[argh(option, from_str_fn(status_arg))]
     status: Vec<Vec<(u16, u16)>>,
 
+    /// the HTTP body (first 64 KiB) must contain this text
+    #[argh(option)]
+    body_contains: Option<String>,
+
+    /// extra HTTP request header "Name: value" (repeatable), as healthcheck's
+    #[argh(option, from_str_fn(header_arg))]
+    header: Vec<String>,
+
+    /// send the HTTP requests over this unix socket
+    #[argh(option)]
+    unix_socket: Option<std::path::PathBuf>,
+
+    /// judge the first HTTP response, without following a redirect
+    #[argh(switch)]
+    no_follow: bool,
+
+    /// a target is up after this many successful attempts in a row, --interval apart (default 1)
+    #[argh(option, from_str_fn(successes_arg))]
+    successes: Option<u32>,
+
     /// print nothing while waiting (errors are still printed)
     #[argh(switch, short = 'q')]
     quiet: bool,
@@ -62,7 +83,12 @@ const FLAGS: &[Flag] = &[
     Flag::value("timeout", Some(|v| positive_or_zero(v).map(|_| ()))),
     Flag::value("interval", Some(|v| positive(v).map(|_| ()))),
     Flag::value("attempt-timeout", Some(|v| positive(v).map(|_| ()))),
-    Flag::multi("status", Some(|v| status_arg(v).map(|_| ()))),
+    http::flags::STATUS_MULTI,
+    http::flags::BODY_CONTAINS,
+    http::flags::HEADER,
+    http::flags::UNIX_SOCKET,
+    http::flags::NO_FOLLOW,
+    wait::SUCCESSES,
     Flag::switch("quiet"),
 ];
 
@@ -97,29 +123,17 @@ fn positive(v: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// `200`, `200-299`, or a comma-separated list of those.
+/// `200`, `200-299`, or a comma-separated list of those (healthcheck's parser).
 pub fn status_arg(v: &str) -> Result<Vec<(u16, u16)>, String> {
-    let one = |s: &str| -> Result<u16, String> {
-        match s.trim().parse::<u16>() {
-            Ok(n) if (100..=599).contains(&n) => Ok(n),
-            _ => Err(format!("{:?} is not an HTTP status (100-599)", s.trim())),
-        }
-    };
-    let mut out = Vec::new();
-    for part in v.split(',').filter(|p| !p.trim().is_empty()) {
-        let r = match part.split_once('-') {
-            Some((a, b)) => (one(a)?, one(b)?),
-            None => (one(part)?, one(part)?),
-        };
-        if r.0 > r.1 {
-            return Err(format!("the range {part:?} is backwards"));
-        }
-        out.push(r);
-    }
-    if out.is_empty() {
-        return Err("no status given (e.g. 200 or 200-299)".into());
-    }
-    Ok(out)
+    http::flags::status_arg(v)
+}
+
+fn header_arg(v: &str) -> Result<String, String> {
+    http::flags::header_arg(v)
+}
+
+fn successes_arg(v: &str) -> Result<u32, String> {
+    wait::successes_arg(v)
 }
 
 /// Everything waitfor needs, validated.
@@ -180,9 +194,19 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         // listening is seen within ~50 ms (at ~0.3% of a core), while lookups,
         // timeouts and "not ready" answers back off to --interval.
         refused_retry: Some(REFUSED_RETRY),
+        successes: a.successes.unwrap_or(1),
         ..WaitOptions::default()
     };
-    wait.check.http.status = a.status.into_iter().flatten().collect();
+    wait.check.http = http::flags::options(
+        http::flags::Given {
+            status: a.status.into_iter().flatten().collect(),
+            body_contains: a.body_contains,
+            headers: a.header,
+            unix_socket: a.unix_socket,
+            no_follow: a.no_follow,
+        },
+        &targets,
+    )?;
     Ok(Config {
         targets,
         wait,
@@ -303,7 +327,7 @@ mod tests {
     #[test]
     fn environment_fallbacks() {
         let env = [
-            ("WAITFOR_TARGETS", "a:1, b:2 file:///x"),
+            ("WAITFOR_TARGETS", "a:1, http://b:2 file:///x"),
             ("WAITFOR_TIMEOUT", "0"),
             ("WAITFOR_INTERVAL", "250ms"),
             ("WAITFOR_ATTEMPT_TIMEOUT", "3s"),
@@ -319,8 +343,37 @@ mod tests {
         assert!(c.quiet);
         assert_eq!(c.wait.check.http.status, vec![(200, 204), (301, 301)]);
         // Command line targets win over WAITFOR_TARGETS.
-        let c = config(&s(&["c:3"]), &env).unwrap();
-        assert_eq!(c.targets, vec![Target::parse("c:3").unwrap()]);
+        let c = config(&s(&["http://c:3"]), &env).unwrap();
+        assert_eq!(c.targets, vec![Target::parse("http://c:3").unwrap()]);
+        // The HTTP flags and --successes, from the environment as from the command line.
+        let env = [
+            ("WAITFOR_HEADER", "Authorization: Bearer a b"),
+            ("WAITFOR_BODY_CONTAINS", "ok"),
+            ("WAITFOR_UNIX_SOCKET", "/run/app.sock"),
+            ("WAITFOR_NO_FOLLOW", "1"),
+            ("WAITFOR_SUCCESSES", "3"),
+        ];
+        let c = config(&s(&["http://c/"]), &env).unwrap();
+        let h = &c.wait.check.http;
+        assert_eq!(h.headers, s(&["Authorization: Bearer a b"]));
+        assert_eq!(h.body_contains.as_deref(), Some("ok"));
+        assert_eq!(
+            h.unix_socket.as_deref(),
+            Some(std::path::Path::new("/run/app.sock"))
+        );
+        assert!(h.no_follow);
+        assert_eq!(c.wait.successes, 3);
+        assert_eq!(config(&s(&["c:1"]), &NOENV).unwrap().wait.successes, 1);
+        let e = config(&s(&["c:1"]), &env).unwrap_err();
+        assert!(
+            e.code() == 2 && e.to_string().contains("applies to http:// targets only"),
+            "{e}"
+        );
+        let e = config(&s(&["c:1"]), &[("WAITFOR_SUCCESSES", "0")]).unwrap_err();
+        assert!(
+            e.code() == 2 && e.to_string().contains("WAITFOR_SUCCESSES"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -36,12 +36,25 @@ pub(crate) fn exchange(
     deadline: Instant,
     done: &dyn Fn(&[u8]) -> bool,
 ) -> Result<Vec<u8>, CheckError> {
+    exchange_upto(s, request, deadline, MAX_REPLY, done)
+}
+
+/// `exchange` reading at most `max` bytes, for replies that can be larger
+/// than an error message (MongoDB's hello, Kafka's ApiVersions). The buffer
+/// grows with what arrives, never to `max` up front.
+pub(crate) fn exchange_upto(
+    s: &mut TcpStream,
+    request: &[u8],
+    deadline: Instant,
+    max: usize,
+    done: &dyn Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, CheckError> {
     s.set_write_timeout(Some(net::left(deadline)?))
         .map_err(|e| net::io_error(&e))?;
     s.write_all(request).map_err(|e| net::io_error(&e))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 2048];
-    while buf.len() < MAX_REPLY && !done(&buf) {
+    while buf.len() < max && !done(&buf) {
         let t = match net::left(deadline) {
             Ok(t) => t,
             Err(e) if buf.is_empty() => return Err(e),
@@ -51,7 +64,7 @@ pub(crate) fn exchange(
         match s.read(&mut chunk) {
             Ok(0) if buf.is_empty() => return Err("connection closed without a reply".into()),
             Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n.min(MAX_REPLY - buf.len())]),
+            Ok(n) => buf.extend_from_slice(&chunk[..n.min(max - buf.len())]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if buf.is_empty() => return Err(net::io_error(&e)),
             Err(_) => break,

@@ -6,6 +6,8 @@
 mod error;
 pub mod http;
 mod io;
+pub mod kafka;
+pub mod mongo;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
@@ -49,6 +51,21 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
             };
             redis::check(host, *port, &login, deadline)
         }
+        Target::Mongo { host, port } => mongo::check(host, *port, deadline),
+        Target::Kafka { host, port } => kafka::check(host, *port, deadline),
+        Target::Dns { name } => resolves(name, deadline),
+    }
+}
+
+/// A dns:// target is up when the name resolves; the detail is its first address.
+fn resolves(name: &str, deadline: Instant) -> Result<String, CheckError> {
+    let addrs = net::resolve(name, 0, net::left(deadline)?)?;
+    match addrs.first() {
+        Some(a) => Ok(format!("resolves to {}", a.ip())),
+        None => Err(CheckError::new(
+            Kind::Lookup,
+            format!("cannot resolve {name}: no address"),
+        )),
     }
 }
 

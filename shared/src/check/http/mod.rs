@@ -13,6 +13,7 @@
 //! it builds on are split by question: `url` (where does a redirect lead),
 //! `request` (what bytes are sent), `response` (what did the server say).
 
+pub mod flags;
 mod request;
 mod response;
 mod url;
