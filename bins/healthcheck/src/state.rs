@@ -35,15 +35,23 @@ pub struct State {
     /// Start time of PID 1 (clock ticks since boot) when they were counted:
     /// a restarted container (same /tmp, new PID 1) starts again from zero.
     pub pid1_start: Option<u64>,
+    /// The signal a probe sent to that PID 1 in this run of failures: the
+    /// next probes do not send it again.
+    pub signalled: Option<i32>,
 }
 
 impl State {
-    /// `failures=3 pid1=142465`
+    /// `failures=3 pid1=142465 signalled=15`
     pub fn format(&self) -> String {
-        match self.pid1_start {
-            Some(t) => format!("failures={} pid1={t}\n", self.failures),
-            None => format!("failures={}\n", self.failures),
+        let mut s = format!("failures={}", self.failures);
+        if let Some(t) = self.pid1_start {
+            s.push_str(&format!(" pid1={t}"));
         }
+        if let Some(n) = self.signalled {
+            s.push_str(&format!(" signalled={n}"));
+        }
+        s.push('\n');
+        s
     }
 
     /// The inverse of `format`; `None` for anything else.
@@ -59,6 +67,9 @@ impl State {
                     seen = true;
                 }
                 "pid1" if digits && st.pid1_start.is_none() => st.pid1_start = Some(v.parse().ok()?),
+                "signalled" if digits && st.signalled.is_none() => {
+                    st.signalled = Some(v.parse().ok().filter(|n| (1..=64).contains(n))?)
+                }
                 _ => return None,
             }
         }
@@ -345,10 +356,17 @@ mod tests {
             State {
                 failures: 3,
                 pid1_start: Some(142465),
+                signalled: None,
             },
             State {
                 failures: 0,
                 pid1_start: None,
+                signalled: None,
+            },
+            State {
+                failures: 4,
+                pid1_start: Some(7),
+                signalled: Some(15),
             },
         ] {
             assert_eq!(State::parse(&s.format()), Some(s));
@@ -361,6 +379,9 @@ mod tests {
             "failures=1 failures=2",
             "pid1=3",
             "failures=1 z=2",
+            "failures=1 signalled=0",
+            "failures=1 signalled=65",
+            "failures=1 signalled=15 signalled=15",
         ] {
             assert_eq!(State::parse(bad), None, "{bad}");
         }
@@ -383,6 +404,7 @@ mod tests {
         let inc = |o: Option<State>| State {
             failures: o.map_or(0, |s| s.failures) + 1,
             pid1_start: None,
+            signalled: None,
         };
         assert_eq!(update(&p, soon(), inc).unwrap().state.failures, 1);
         assert_eq!(update(&p, soon(), inc).unwrap().state.failures, 2);
@@ -432,6 +454,7 @@ mod tests {
         let inc = |o: Option<State>| State {
             failures: o.map_or(0, |s| s.failures) + 1,
             pid1_start: None,
+            signalled: None,
         };
         let fifo = d.join("fifo");
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
@@ -464,6 +487,7 @@ mod tests {
                         update(&p, Instant::now() + Duration::from_secs(10), |o| State {
                             failures: o.map_or(0, |s| s.failures) + 1,
                             pid1_start: None,
+                            signalled: None,
                         })
                         .unwrap();
                     }
