@@ -316,14 +316,19 @@ fn log_to_pid1(line: &str) {
         return;
     }
     let text = format!("{TOOL}: {}", out::escape(line.as_bytes()));
-    if let Err(e) = pid1::write_stderr_line(1, &text) {
-        out::warn(
+    match pid1::write_stderr_line(1, &text) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => out::warn(
+            TOOL,
+            "--log-to-pid1: PID 1's stderr is a full pipe (nothing reads it); line not written",
+        ),
+        Err(e) => out::warn(
             TOOL,
             &format!(
                 "--log-to-pid1: cannot write to /proc/1/fd/2: {} (the probe must run as PID 1's user, or have CAP_SYS_PTRACE)",
                 dockhand::net::describe(&e)
             ),
-        );
+        ),
     }
 }
 

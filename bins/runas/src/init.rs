@@ -247,12 +247,14 @@ impl Supervisor {
                     self.stop(libc::SIGTERM, &mut stop_sent, &mut grace_end);
                 }
                 Some(libc::SIGINT) if delayed.is_some() => {
+                    // The INT replaces the held TERM: one stop signal, the
+                    // last one asked for (a shell without an INT trap
+                    // would die of the INT before running its TERM trap).
                     delayed = None;
                     out::warn(
                         crate::TOOL,
-                        "SIGINT during --stop-delay: passing SIGTERM and SIGINT on now",
+                        "SIGINT during --stop-delay: passing SIGINT on now, instead of the SIGTERM",
                     );
-                    self.stop(libc::SIGTERM, &mut stop_sent, &mut grace_end);
                     self.stop(libc::SIGINT, &mut stop_sent, &mut grace_end);
                 }
                 Some(libc::SIGTERM) if stop_sent.is_none() && self.opts.stop_delay.is_some() => {
@@ -260,7 +262,7 @@ impl Supervisor {
                     out::warn(
                         crate::TOOL,
                         &format!(
-                            "got SIGTERM; passing it on after --stop-delay {} (another TERM or an INT passes it on now)",
+                            "got SIGTERM; passing it on after --stop-delay {} (another TERM passes it on now; an INT goes on now in its place)",
                             dockhand::duration::human(d)
                         ),
                     );
@@ -306,15 +308,17 @@ impl Supervisor {
         let sig = stop_sent.unwrap_or(libc::SIGTERM);
         if Instant::now() < deadline {
             let group_has_it = self.opts.signal_group && stop_sent.is_some();
-            let n = self.signal_rest(sig, !group_has_it);
+            // Said before it is done, so that the log shows the cause first.
+            let n = process::own_children(MAX_CHILDREN).len();
             out::warn(
                 crate::TOOL,
                 &format!(
-                    "command ended (status {status}); sent SIG{} to what it left ({n} processes) and waiting \
-                     for them up to --grace",
+                    "command ended (status {status}); sending SIG{} to what it left ({n} processes) and \
+                     waiting for them up to --grace",
                     signal::name(sig)
                 ),
             );
+            self.signal_rest(sig, !group_has_it);
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -331,9 +335,7 @@ impl Supervisor {
                         return Ok(status);
                     }
                 }
-                Some(s) => {
-                    self.signal_rest(s, true);
-                }
+                Some(s) => self.signal_rest(s, true),
             }
         }
         let n = process::own_children(MAX_CHILDREN).len();
@@ -356,22 +358,21 @@ impl Supervisor {
         Ok(status)
     }
 
-    /// Send `sig` to COMMAND's process group (when `group` and it has
-    /// members) and to each child of runas outside it; how many children.
-    /// A child cannot be replaced by another process under the same pid
-    /// before runas reaps it.
-    fn signal_rest(&self, sig: i32, group: bool) -> usize {
+    /// Send `sig` to COMMAND's process group (when `group`; runas made it
+    /// for COMMAND, so it is never runas's own) and to each child of runas
+    /// outside it. A child cannot be replaced by another process under the
+    /// same pid before runas reaps it.
+    fn signal_rest(&self, sig: i32, group: bool) {
         let g = self.child;
-        if group && g != self.own_group {
+        let own = g == self.own_group;
+        if group && !own {
             let _ = process::kill(-g, sig);
         }
-        let kids = process::own_children(MAX_CHILDREN);
-        for &k in &kids {
-            if privs::process_group_of(k).ok() != Some(g) {
+        for k in process::own_children(MAX_CHILDREN) {
+            if own || privs::process_group_of(k).ok() != Some(g) {
                 let _ = process::kill(k, sig);
             }
         }
-        kids.len()
     }
 
     fn children_left(&self) -> Result<bool, Error> {

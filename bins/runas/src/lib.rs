@@ -48,8 +48,8 @@ struct Args {
     #[argh(option, from_str_fn(duration_arg))]
     grace: Option<Duration>,
     /// with --init: hold a first SIGTERM this long before passing it on (so
-    /// a load balancer stops sending first); another TERM or an INT passes
-    /// it on at once
+    /// a load balancer stops sending first); another TERM passes it on at
+    /// once, an INT goes on at once in its place
     #[argh(option, from_str_fn(duration_arg))]
     stop_delay: Option<Duration>,
     /// with --init: pass signals on to COMMAND's whole process group
