@@ -1387,19 +1387,21 @@ fn healthcheck_lines_in_docker_logs_and_a_pid1_the_signal_did_not_end() {
         return;
     }
     let image = busybox_image();
-    let names = [unique("hc-log"), unique("hc-hung")];
+    let names = [unique("hc-log"), unique("hc-hung"), unique("hc-log-denied")];
     let _clean = Cleanup::containers(&names);
 
-    // PID 1 is runas --init, dropped to app; the probe runs as app too
-    // (runas app healthcheck ...), so it may open PID 1's stderr.
+    // PID 1 is runas --init, dropped to app; the probe, root, may open
+    // its stderr (a pipe of root's) with CAP_SYS_PTRACE.
     let n = &names[0];
     docker_ok(&[
         "run",
         "-d",
         "--name",
         n,
+        "--cap-add",
+        "SYS_PTRACE",
         "--health-cmd",
-        "runas app healthcheck --log-to-pid1 tcp://127.0.0.1:1",
+        "healthcheck --log-to-pid1 tcp://127.0.0.1:1",
         "--health-interval",
         "1s",
         "--health-retries",
@@ -1421,6 +1423,36 @@ fn healthcheck_lines_in_docker_logs_and_a_pid1_the_signal_did_not_end() {
         Duration::from_secs(60),
         || logs(n).contains("healthcheck: unhealthy: tcp://127.0.0.1:1 -> connection refused"),
     );
+    // Without it: one line in the probe's output says why; still unhealthy.
+    let n = &names[2];
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        n,
+        "--health-cmd",
+        "healthcheck --log-to-pid1 tcp://127.0.0.1:1",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        &image,
+        "runas",
+        "--init",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "echo service: started; while :; do sleep 1 & wait $!; done",
+    ]);
+    let mut hl = HealthLog::default();
+    wait_until("a probe says it cannot write", Duration::from_secs(90), || {
+        hl.poll(n);
+        hl.0.values().any(|(code, out)| {
+            *code == 1 && out.contains("--log-to-pid1: cannot write to /proc/1/fd/2: permission denied")
+        })
+    });
+    assert!(!logs(n).contains("healthcheck: unhealthy"), "{}", logs(n));
 
     // PID 1 is a shell that takes TERM and goes on: the first failing probe
     // sends TERM, the next ones say that it did not end and what to do,

@@ -1654,7 +1654,7 @@ fn init_waits_for_what_the_command_left_then_kills_it() {
             < at(&text, "grandchild: cleaning up"),
         "{text}"
     );
-    assert!(!text.contains("--grace"), "nothing needed KILL: {text}");
+    assert!(!text.contains("sending KILL"), "nothing needed KILL: {text}");
 
     // A child that ignores TERM is KILLed after --grace; COMMAND's status stays.
     let script = leaves_a_child("/tmp/gc", "");

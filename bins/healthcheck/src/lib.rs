@@ -325,7 +325,7 @@ fn log_to_pid1(line: &str) {
         Err(e) => out::warn(
             TOOL,
             &format!(
-                "--log-to-pid1: cannot write to /proc/1/fd/2: {} (the probe must run as PID 1's user, or have CAP_SYS_PTRACE)",
+                "--log-to-pid1: cannot write to /proc/1/fd/2: {} (the probe needs PID 1's user and the right to open its stderr, or CAP_SYS_PTRACE: docker run --cap-add SYS_PTRACE)",
                 dockhand::net::describe(&e)
             ),
         ),

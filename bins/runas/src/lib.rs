@@ -429,16 +429,6 @@ fn drop_privileges(cfg: &Config, t: &Identity) -> Result<(), Error> {
     if cfg.no_new_privs {
         privs::set_no_new_privs().map_err(|e| fail("--no-new-privs", e))?;
     }
-    if cfg.init {
-        // The change of user made runas non-dumpable, so its /proc/PID/fd
-        // became root's: a probe running as the same user (healthcheck
-        // --log-to-pid1) could not open PID 1's stderr. An exec would reset
-        // the flag; the init does not exec. It holds nothing its user may
-        // not see.
-        if let Err(e) = privs::set_dumpable() {
-            dockhand::out::warn(TOOL, &format!("cannot make the init dumpable again: {e}"));
-        }
-    }
     Ok(())
 }
 

@@ -93,9 +93,10 @@ pub fn age(pid: i32) -> io::Result<Duration> {
 /// lines are cut), so it lands whole between the process's own lines. The
 /// descriptor is opened non-blocking (a full pipe fails the write rather
 /// than hanging the caller), appending, and never as a controlling
-/// terminal. Opening needs the right to look into PID's descriptors: the
-/// same user (and PID dumpable) or CAP_SYS_PTRACE. /proc/PID/fd/2 is a
-/// link on purpose: it leads to what PID writes to, whatever that is.
+/// terminal. Opening needs the right to look into PID's descriptors (the
+/// same user and PID dumpable, or CAP_SYS_PTRACE) and, for a pipe or a
+/// terminal, the right to open that (Docker's log pipes are root's, 0600).
+/// /proc/PID/fd/2 is followed on purpose: it leads to what PID writes to.
 pub fn write_stderr_line(pid: i32, line: &str) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

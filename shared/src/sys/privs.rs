@@ -294,14 +294,6 @@ mod capabilities {
     }
 }
 
-/// Make this process dumpable again (PR_SET_DUMPABLE 1). The kernel clears
-/// the flag when a process changes its user, which hands its /proc entries
-/// (/proc/PID/fd among them) to root: after the drop, only processes of
-/// the same user may open them again, as for any process of that user.
-pub fn set_dumpable() -> io::Result<()> {
-    nix::sys::prctl::set_dumpable(true).map_err(io::Error::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
