@@ -101,7 +101,6 @@ pub fn write_stderr_line(pid: i32, line: &str) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
-        .write(true)
         .append(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(format!("/proc/{pid}/fd/2"))?;
