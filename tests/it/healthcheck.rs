@@ -1248,3 +1248,45 @@ fn kill_pid1_signals_once_and_then_says_pid1_did_not_end() {
     );
     wait_file(&log, "term", 2);
 }
+
+#[test]
+fn kill_pid1_says_a_runas_pid1_is_on_its_way_down() {
+    const T: &str = "kill_pid1_says_a_runas_pid1_is_on_its_way_down";
+    let runas = bin("runas");
+    let Some(mut ns) = PidNs::start(
+        T,
+        &[
+            runas.to_str().unwrap(),
+            "--init",
+            "--stop-delay",
+            "1h",
+            "root",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; while :; do sleep 0.05; done",
+        ],
+    ) else {
+        return;
+    };
+    ns.wait_caught(15);
+    let dir = TempDir::new("hc-runas");
+    let st = dir.join("state");
+    let st = st.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{}/health", dead_port());
+    let args = ["--kill-pid1", "--kill-after", "1", "--state", st, &url];
+    let o = ns.probe(&args);
+    assert!(
+        stdout(&o).contains("(failure 1 of 1; sending SIGTERM to PID 1 (runas))"),
+        "{o:?}"
+    );
+    // runas holds the TERM for --stop-delay: the next probe says so.
+    let o = ns.probe(&args);
+    assert!(
+        stdout(&o).contains(
+            "(failure 2 of 1; PID 1 (runas) is still the process an earlier probe sent SIGTERM (same start \
+             time), and SIGTERM is not sent again: runas passes it on after its --stop-delay"
+        ),
+        "{o:?}"
+    );
+    assert!(ns.alive());
+}

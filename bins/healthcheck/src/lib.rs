@@ -454,6 +454,13 @@ fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> 
             });
             line
         }
+        // runas --init may hold the signal (--stop-delay) and ends its
+        // service within --grace: it is on its way down, not hung.
+        Some(Pid1::Catches(comm)) if comm == "runas" => format!(
+            "PID 1 (runas) is still the process an earlier probe sent {name} (same start time), and {name} \
+             is not sent again: runas passes it on after its --stop-delay and KILLs the service's process \
+             group after --grace"
+        ),
         Some(Pid1::Catches(comm)) => format!(
             "PID 1 ({comm}) is still the process an earlier probe sent {name} (same start time): it caught \
              the signal and did not end, and {name} is not sent again; nothing inside the container can \
