@@ -1238,3 +1238,257 @@ impl Screen {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// runas --stop-delay and what the service leaves; healthcheck lines in
+// docker logs; a PID 1 that a signal did not end (issue 22)
+
+/// The position of `what` in `text`; panics when it is not there.
+fn at(text: &str, what: &str) -> usize {
+    text.find(what)
+        .unwrap_or_else(|| panic!("no {what:?} in: {text}"))
+}
+
+/// A service (on stderr, the stream runas writes to, so that the log keeps
+/// their order) that answers USR1 and exits 0 on TERM.
+const HOLDS: &str =
+    "trap 'echo service: got USR1 >&2' USR1; trap 'echo service: got TERM >&2; exit 0' TERM; \
+                     echo service: started >&2; while :; do sleep 1 & wait $!; done";
+
+#[test]
+fn runas_stop_delay_and_what_the_service_leaves_under_docker() {
+    let test = "runas_stop_delay_and_what_the_service_leaves_under_docker";
+    if !engine(test) {
+        return;
+    }
+    let image = busybox_image();
+    let names = [
+        unique("stop-delay-kill"),
+        unique("stop-delay-stop"),
+        unique("stop-drain"),
+    ];
+    let _clean = Cleanup::containers(&names);
+    let started = |n: &str| {
+        wait_until(&format!("{n} started"), Duration::from_secs(60), || {
+            assert!(running(n), "exited early: {}", logs(n));
+            logs(n).contains("service: started")
+        })
+    };
+
+    // The TERM Docker sends is held: through the delay the container runs
+    // (a command runs in it, a USR1 reaches the service) and the service
+    // has no TERM. A second TERM passes it on.
+    let n = &names[0];
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        n,
+        &image,
+        "runas",
+        "--init",
+        "--stop-delay",
+        "1h",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        HOLDS,
+    ]);
+    started(n);
+    docker_ok(&["kill", "--signal", "TERM", n]);
+    wait_until("runas holds the TERM", Duration::from_secs(60), || {
+        logs(n).contains("runas: got SIGTERM; passing it on after --stop-delay 1h")
+    });
+    docker_ok(&["exec", n, "sh", "-c", "kill -0 1"]);
+    docker_ok(&["kill", "--signal", "USR1", n]);
+    wait_until("the service answers USR1", Duration::from_secs(60), || {
+        logs(n).contains("service: got USR1")
+    });
+    let out = logs(n);
+    assert!(running(n) && !out.contains("got TERM"), "{out}");
+    docker_ok(&["kill", "--signal", "TERM", n]);
+    wait_until("the container exits", Duration::from_secs(60), || !running(n));
+    let out = logs(n);
+    assert_eq!(inspect(n, "{{.State.ExitCode}}"), "0", "{out}");
+    assert!(
+        at(&out, "service: got USR1") < at(&out, "second SIGTERM: passing SIGTERM on now"),
+        "{out}"
+    );
+    assert!(
+        at(&out, "passing SIGTERM on now") < at(&out, "service: got TERM"),
+        "{out}"
+    );
+
+    // docker stop: runas holds the TERM for the delay, then passes it on,
+    // and the service's status comes back (Docker's KILL at 30 s would
+    // leave 137 and no TERM line).
+    let n = &names[1];
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        n,
+        &image,
+        "runas",
+        "--init",
+        "--stop-delay",
+        "1s",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        HOLDS,
+    ]);
+    started(n);
+    docker_ok(&["stop", "-t", "30", n]);
+    let out = logs(n);
+    assert_eq!(inspect(n, "{{.State.ExitCode}}"), "0", "{out}");
+    assert!(
+        at(&out, "passing it on after --stop-delay 1s")
+            < at(&out, "--stop-delay is over: passing SIGTERM on")
+            && at(&out, "--stop-delay is over") < at(&out, "service: got TERM"),
+        "{out}"
+    );
+
+    // docker stop of a service that exits at once on TERM and leaves a
+    // child behind: the child (TERM from runas, after the service ended)
+    // runs its cleanup before the container ends, and the container's
+    // status is the service's. Before, runas exited with the service and
+    // the kernel KILLed the child mid-cleanup or before it.
+    let n = &names[2];
+    let service = "sh -c 'trap \"echo child: cleaning up >&2; exit 0\" TERM; touch /tmp/child; \
+                   while :; do sleep 1 & wait $!; done' & while [ ! -e /tmp/child ]; do sleep 0.1; done; \
+                   trap 'exit 5' TERM; echo service: started >&2; while :; do sleep 1 & wait $!; done";
+    docker_ok(&[
+        "run", "-d", "--name", n, &image, "runas", "--init", "app", "--", "sh", "-c", service,
+    ]);
+    started(n);
+    docker_ok(&["stop", "-t", "30", n]);
+    let out = logs(n);
+    assert_eq!(
+        inspect(n, "{{.State.ExitCode}}"),
+        "5",
+        "the service's status: {out}"
+    );
+    assert!(
+        at(
+            &out,
+            "runas: command ended (status 5); sending SIGTERM to what it left"
+        ) < at(&out, "child: cleaning up"),
+        "{out}"
+    );
+}
+
+#[test]
+fn healthcheck_lines_in_docker_logs_and_a_pid1_the_signal_did_not_end() {
+    let test = "healthcheck_lines_in_docker_logs_and_a_pid1_the_signal_did_not_end";
+    if !engine(test) {
+        return;
+    }
+    let image = busybox_image();
+    let names = [unique("hc-log"), unique("hc-hung"), unique("hc-log-denied")];
+    let _clean = Cleanup::containers(&names);
+
+    // PID 1 is runas --init, dropped to app; the probe, root, may open
+    // its stderr (a pipe of root's) with CAP_SYS_PTRACE.
+    let n = &names[0];
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        n,
+        "--cap-add",
+        "SYS_PTRACE",
+        "--health-cmd",
+        "healthcheck --log-to-pid1 tcp://127.0.0.1:1",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        &image,
+        "runas",
+        "--init",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "echo service: started; while :; do sleep 1 & wait $!; done",
+    ]);
+    wait_until("the container is unhealthy", Duration::from_secs(90), || {
+        health(n) == "unhealthy"
+    });
+    wait_until(
+        "docker logs shows the probe's line",
+        Duration::from_secs(60),
+        || logs(n).contains("healthcheck: unhealthy: tcp://127.0.0.1:1 -> connection refused"),
+    );
+    // Without it: one line in the probe's output says why; still unhealthy.
+    let n = &names[2];
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        n,
+        "--health-cmd",
+        "healthcheck --log-to-pid1 tcp://127.0.0.1:1",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        &image,
+        "runas",
+        "--init",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "echo service: started; while :; do sleep 1 & wait $!; done",
+    ]);
+    let mut hl = HealthLog::default();
+    wait_until("a probe says it cannot write", Duration::from_secs(90), || {
+        hl.poll(n);
+        hl.0.values().any(|(code, out)| {
+            *code == 1 && out.contains("--log-to-pid1: cannot write to /proc/1/fd/2: permission denied")
+        })
+    });
+    assert!(!logs(n).contains("healthcheck: unhealthy"), "{}", logs(n));
+
+    // PID 1 is a shell that takes TERM and goes on: the first failing probe
+    // sends TERM, the next ones say that it did not end and what to do,
+    // and send nothing.
+    let n = &names[1];
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        n,
+        "--health-cmd",
+        "healthcheck --kill-pid1 --kill-after 1 --log-to-pid1 --state /tmp/hc.state tcp://127.0.0.1:1",
+        "--health-interval",
+        "1s",
+        &image,
+        "sh",
+        "-c",
+        "trap 'echo pid1: got TERM >&2' TERM; trap 'echo pid1: got USR1 >&2' USR1; echo service: started >&2; \
+         while :; do sleep 1 & wait $!; done",
+    ]);
+    let still = "is still the process an earlier probe sent SIGTERM (same start time)";
+    wait_until("two probes after the TERM", Duration::from_secs(90), || {
+        logs(n).matches(still).count() >= 2
+    });
+    // A USR1 sent now is answered after any TERM the probes sent.
+    docker_ok(&["kill", "--signal", "USR1", n]);
+    wait_until("PID 1 answers USR1", Duration::from_secs(60), || {
+        logs(n).contains("pid1: got USR1")
+    });
+    let out = logs(n);
+    assert_eq!(out.matches("pid1: got TERM").count(), 1, "{out}");
+    assert_eq!(out.matches("sending SIGTERM to PID 1 (sh)").count(), 1, "{out}");
+    assert!(
+        at(&out, "sending SIGTERM to PID 1 (sh)") < at(&out, still),
+        "{out}"
+    );
+    assert!(out.contains("run the service under runas --init"), "{out}");
+    assert!(running(n), "{out}");
+}

@@ -1152,3 +1152,214 @@ fn successes_fail_closed_without_a_state_file() {
         "{o:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// --log-to-pid1, and --kill-pid1 when the signal did not end PID 1 (issue 22)
+
+/// Wait (10 s at most) until the file at `p` contains `what` `times` times; its text.
+fn wait_file(p: &Path, what: &str, times: usize) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = std::fs::read_to_string(p).unwrap_or_default();
+        if t.matches(what).count() >= times {
+            return t;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} never had {what:?} x{times}: {t}",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn log_to_pid1_writes_a_failing_probes_line_to_pid1s_stderr() {
+    const T: &str = "log_to_pid1_writes_a_failing_probes_line_to_pid1s_stderr";
+    let dir = TempDir::new("hc-log");
+    let err = dir.join("pid1.err");
+    let script = format!(
+        "exec 2>>{}; trap 'exit 42' TERM; echo pid1: started >&2; while :; do sleep 0.05; done",
+        err.display()
+    );
+    let Some(mut ns) = PidNs::start(T, &["sh", "-c", &script]) else {
+        return;
+    };
+    ns.wait_caught(15);
+    wait_file(&err, "pid1: started", 1);
+    let url = format!("http://127.0.0.1:{}/health", dead_port());
+    let o = ns.probe(&["--log-to-pid1", &url]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    let line = stdout(&o).trim().to_string();
+    assert_eq!(line, format!("unhealthy: GET {url} -> connection refused"));
+    let text = wait_file(&err, "healthcheck: ", 1);
+    assert_eq!(
+        text,
+        format!("pid1: started\nhealthcheck: {line}\n"),
+        "one line, prefixed, after PID 1's own"
+    );
+    // A healthy probe writes nothing there; -q keeps stdout quiet, not PID 1's line.
+    let (port, _) = fixed("");
+    let o = ns.probe(&["--log-to-pid1", &format!("tcp://127.0.0.1:{port}")]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let o = ns.probe(&["--log-to-pid1", "-q", &url]);
+    assert_eq!((code(&o), stdout(&o)), (1, String::new()), "{o:?}");
+    let text = wait_file(&err, "healthcheck: ", 2);
+    assert_eq!(text.lines().count(), 3, "{text}");
+
+    // A user who may not open PID 1's descriptors: one line on the probe's
+    // own stderr; the probe's result is unchanged.
+    if have("setpriv", &["--version"]) {
+        let hc = dir.join("healthcheck");
+        std::fs::copy(bin("healthcheck"), &hc).unwrap();
+        let o = run(Command::new("nsenter")
+            .arg("--target")
+            .arg(ns.pid.to_string())
+            .args([
+                "--pid",
+                "--mount",
+                "--",
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
+            .arg(&hc)
+            .args(["--log-to-pid1", &url]));
+        assert_eq!(code(&o), 1, "{o:?}");
+        assert_eq!(stdout(&o).trim(), line);
+        assert!(
+            stderr(&o)
+                .contains("healthcheck: --log-to-pid1: cannot write to /proc/1/fd/2: permission denied"),
+            "{o:?}"
+        );
+        assert_eq!(stderr(&o).lines().count(), 1, "{o:?}");
+    } else {
+        skip(T, "the permission case needs setpriv (util-linux)");
+    }
+
+    // The line that says PID 1 is signalled reaches it before the signal.
+    let st = dir.join("state");
+    let o = ns.probe(&[
+        "--log-to-pid1",
+        "--kill-pid1",
+        "--kill-after",
+        "1",
+        "--state",
+        st.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert_eq!(ns.wait_end(Duration::from_secs(10)), Some(42));
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        text.ends_with(&format!(
+            "healthcheck: unhealthy: GET {url} -> connection refused (failure 1 of 1; sending SIGTERM to PID 1 (sh))\n"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn kill_pid1_signals_once_and_then_says_pid1_did_not_end() {
+    const T: &str = "kill_pid1_signals_once_and_then_says_pid1_did_not_end";
+    let dir = TempDir::new("hc-once");
+    let log = dir.join("pid1.log");
+    let f = log.display();
+    // PID 1 takes TERM and goes on running: what a hung shutdown looks like.
+    let script =
+        format!("trap 'echo term >> {f}' TERM; trap 'echo usr1 >> {f}' USR1; while :; do sleep 0.05; done");
+    let Some(mut ns) = PidNs::start(T, &["sh", "-c", &script]) else {
+        return;
+    };
+    ns.wait_caught(15);
+    ns.wait_caught(10);
+    let st = dir.join("state");
+    let st = st.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{}/health", dead_port());
+    let probe =
+        |ns: &PidNs, target: &str| ns.probe(&["--kill-pid1", "--kill-after", "1", "--state", st, target]);
+    let o = probe(&ns, &url);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("unhealthy: GET {url} -> connection refused (failure 1 of 1; sending SIGTERM to PID 1 (sh))")
+    );
+    wait_file(&log, "term", 1);
+    for n in [2, 3] {
+        let o = probe(&ns, &url);
+        assert_eq!(code(&o), 1, "{o:?}");
+        let out = stdout(&o);
+        assert!(
+            out.starts_with(&format!(
+                "unhealthy: GET {url} -> connection refused (failure {n} of 1; PID 1 (sh) is still the process \
+                 an earlier probe sent SIGTERM (same start time): it caught the signal and did not end, and \
+                 SIGTERM is not sent again;"
+            )),
+            "{o:?}"
+        );
+        assert!(
+            out.contains("(the kernel drops even SIGKILL sent from inside a PID namespace to its init): run the service under runas --init, whose --grace KILLs"),
+            "{o:?}"
+        );
+        assert_eq!(out.lines().count(), 1, "{o:?}");
+    }
+    assert!(std::fs::read_to_string(st).unwrap().contains("signalled=15"));
+    // A USR1 sent after the probes is answered after any TERM they sent:
+    // one TERM in all.
+    let k = run(Command::new("kill").args(["-USR1", &ns.pid.to_string()]));
+    assert!(k.status.success());
+    let text = wait_file(&log, "usr1", 1);
+    assert_eq!(text.matches("term").count(), 1, "{text}");
+    assert!(ns.alive());
+    // A success ends the run of failures; the next run signals again.
+    let (port, _) = fixed("");
+    assert_eq!(code(&probe(&ns, &format!("tcp://127.0.0.1:{port}"))), 0);
+    let o = probe(&ns, &url);
+    assert!(
+        stdout(&o).contains("(failure 1 of 1; sending SIGTERM to PID 1 (sh))"),
+        "{o:?}"
+    );
+    wait_file(&log, "term", 2);
+}
+
+#[test]
+fn kill_pid1_says_a_runas_pid1_is_on_its_way_down() {
+    const T: &str = "kill_pid1_says_a_runas_pid1_is_on_its_way_down";
+    let runas = bin("runas");
+    let Some(mut ns) = PidNs::start(
+        T,
+        &[
+            runas.to_str().unwrap(),
+            "--init",
+            "--stop-delay",
+            "1h",
+            "root",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; while :; do sleep 0.05; done",
+        ],
+    ) else {
+        return;
+    };
+    ns.wait_caught(15);
+    let dir = TempDir::new("hc-runas");
+    let st = dir.join("state");
+    let st = st.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{}/health", dead_port());
+    let args = ["--kill-pid1", "--kill-after", "1", "--state", st, &url];
+    let o = ns.probe(&args);
+    assert!(
+        stdout(&o).contains("(failure 1 of 1; sending SIGTERM to PID 1 (runas))"),
+        "{o:?}"
+    );
+    // runas holds the TERM for --stop-delay: the next probe says so.
+    let o = ns.probe(&args);
+    assert!(
+        stdout(&o).contains(
+            "(failure 2 of 1; PID 1 (runas) is still the process an earlier probe sent SIGTERM (same start \
+             time), and SIGTERM is not sent again: runas passes it on after its --stop-delay"
+        ),
+        "{o:?}"
+    );
+    assert!(ns.alive());
+}

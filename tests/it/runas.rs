@@ -1424,3 +1424,311 @@ fn proc_state(pid: i32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     s[s.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
 }
+
+// ---------------------------------------------------------------------------
+// --stop-delay, --signal-group, and waiting for what COMMAND left (issue 22)
+
+/// A running command whose stdout and stderr are read on threads into one
+/// text, so every wait is for what it printed, and bounded. Lines that must
+/// come in order go to one stream (the services below write to stderr, as
+/// runas does).
+struct Watched {
+    child: std::process::Child,
+    seen: Arc<(std::sync::Mutex<(String, usize)>, std::sync::Condvar)>,
+}
+
+impl Watched {
+    fn spawn(mut c: Command) -> Watched {
+        let mut child = c
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let seen = Arc::new((
+            std::sync::Mutex::new((String::new(), 0)),
+            std::sync::Condvar::new(),
+        ));
+        let readers: Vec<Box<dyn std::io::Read + Send>> = vec![
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for r in readers {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                let mut r = std::io::BufReader::new(r);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    let n = r.read_line(&mut line).unwrap_or(0);
+                    let (lock, cv) = &*seen;
+                    let mut g = lock.lock().unwrap();
+                    if n == 0 {
+                        g.1 += 1;
+                        cv.notify_all();
+                        return;
+                    }
+                    g.0.push_str(&line);
+                    cv.notify_all();
+                }
+            });
+        }
+        Watched { child, seen }
+    }
+
+    fn text(&self) -> String {
+        self.seen.0.lock().unwrap().0.clone()
+    }
+
+    /// Wait (DEADLINE at most) until `what` has been printed; the text so far.
+    fn wait_for(&self, what: &str) -> String {
+        let (lock, cv) = &*self.seen;
+        let end = Instant::now() + DEADLINE;
+        let mut g = lock.lock().unwrap();
+        loop {
+            if g.0.contains(what) {
+                return g.0.clone();
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                g.1 < 2 && !left.is_zero(),
+                "waited for {what:?}; printed: {}",
+                g.0
+            );
+            g = cv.wait_timeout(g, left).unwrap().0;
+        }
+    }
+
+    /// Wait for the end (both streams closed, the process reaped): status and text.
+    fn finish(mut self) -> (i32, String) {
+        {
+            let (lock, cv) = &*self.seen;
+            let end = Instant::now() + DEADLINE;
+            let mut g = lock.lock().unwrap();
+            while g.1 < 2 {
+                let left = end.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "output still open; printed: {}", g.0);
+                g = cv.wait_timeout(g, left).unwrap().0;
+            }
+        }
+        let st = self.child.wait().unwrap();
+        (st.code().unwrap_or(-1), self.text())
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// runas ARGS in the chroot as PID 1 of its namespace, bounded; and its
+/// pid as seen from here (timeout -> unshare -> runas), once `ready` is
+/// printed.
+fn watched_init(root: &Path, args: &[&str], ready: &str) -> (Watched, i32) {
+    let line: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    let w = Watched::spawn(ns_bounded(
+        root,
+        &format!("exec chroot \"$R\" /usr/local/bin/runas {}", line.join(" ")),
+    ));
+    w.wait_for(ready);
+    let pid = ns_child(ns_child(w.child.id()) as u32);
+    (w, pid)
+}
+
+fn send(pid: i32, sig: i32) {
+    // SAFETY: kill has no memory preconditions; the pid is runas, a
+    // descendant of this test.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {pid} {sig}");
+}
+
+/// The position of `what` in `text`; panics when it is not there.
+fn at(text: &str, what: &str) -> usize {
+    text.find(what)
+        .unwrap_or_else(|| panic!("no {what:?} in: {text}"))
+}
+
+#[test]
+fn init_stop_delay_holds_the_first_term_until_it_passes_or_another_comes() {
+    let Some(root) = chroot("init_stop_delay") else {
+        return;
+    };
+    let service = "trap 'echo service: got-usr1 >&2' USR1; trap 'echo service: got-term >&2; exit 7' TERM; \
+                   trap 'echo service: got-int >&2; exit 8' INT; echo service: ready >&2; \
+                   while :; do sleep 1 & wait $!; done";
+    // A second TERM passes it on at once. Until then the service runs: a
+    // USR1 sent after the TERM reaches it and is answered (had the TERM
+    // been passed on, its trap would have ended the service first).
+    let (w, pid) = watched_init(
+        root.path(),
+        &["--init", "--stop-delay", "1h", "app", "sh", "-c", service],
+        "service: ready",
+    );
+    send(pid, libc::SIGTERM);
+    w.wait_for("runas: got SIGTERM; passing it on after --stop-delay 1h");
+    send(pid, libc::SIGUSR1);
+    let text = w.wait_for("service: got-usr1");
+    assert!(
+        !text.contains("got-term"),
+        "TERM passed on during the delay: {text}"
+    );
+    send(pid, libc::SIGTERM);
+    let (code, text) = w.finish();
+    assert_eq!(code, 7, "the service's status: {text}");
+    assert!(
+        at(&text, "service: got-usr1") < at(&text, "second SIGTERM: passing SIGTERM on now"),
+        "{text}"
+    );
+    assert!(
+        at(&text, "passing SIGTERM on now") < at(&text, "service: got-term"),
+        "{text}"
+    );
+    assert_eq!(text.matches("got-term").count(), 1, "{text}");
+
+    // An INT ends the delay: it goes on at once, instead of the held TERM.
+    let (w, pid) = watched_init(
+        root.path(),
+        &["--init", "--stop-delay", "1h", "app", "sh", "-c", service],
+        "service: ready",
+    );
+    send(pid, libc::SIGTERM);
+    w.wait_for("passing it on after --stop-delay 1h");
+    send(pid, libc::SIGINT);
+    let (code, text) = w.finish();
+    assert_eq!(code, 8, "{text}");
+    assert!(
+        at(
+            &text,
+            "SIGINT during --stop-delay: passing SIGINT on now, instead of the SIGTERM"
+        ) < at(&text, "service: got-int"),
+        "{text}"
+    );
+    assert!(!text.contains("got-term"), "{text}");
+
+    // The delay runs out: the TERM goes on by itself.
+    let (w, pid) = watched_init(
+        root.path(),
+        &["--init", "--stop-delay", "200ms", "app", "sh", "-c", service],
+        "service: ready",
+    );
+    send(pid, libc::SIGTERM);
+    let (code, text) = w.finish();
+    assert_eq!(code, 7, "{text}");
+    assert!(
+        at(&text, "after --stop-delay 200ms") < at(&text, "--stop-delay is over: passing SIGTERM on")
+            && at(&text, "--stop-delay is over") < at(&text, "service: got-term"),
+        "{text}"
+    );
+}
+
+/// COMMAND starts a child that records its pid in GC, traps TERM with
+/// TRAP, and keeps running; COMMAND waits for GC and exits 3.
+fn leaves_a_child(gc: &str, trap: &str) -> String {
+    format!(
+        "rm -f {gc}; sh -c 'trap \"{trap}\" TERM; echo $$ > {gc}; \
+         while :; do sleep 1 & wait $!; done' & while [ ! -e {gc} ]; do sleep 0.05; done; \
+         echo service: leaving >&2; exit 3"
+    )
+}
+
+#[test]
+fn init_waits_for_what_the_command_left_then_kills_it() {
+    let Some(root) = chroot("init_drain") else {
+        return;
+    };
+    // As PID 1: COMMAND exits 3 on its own; the child it left gets TERM
+    // and runs its trap before runas exits (before, runas exited at once
+    // and the kernel KILLed the child: no cleanup line).
+    let script = leaves_a_child("/tmp/gc", "echo grandchild: cleaning up >&2; exit 0");
+    let (w, _) = watched_init(
+        root.path(),
+        &["--init", "app", "sh", "-c", &script],
+        "service: leaving",
+    );
+    let (code, text) = w.finish();
+    assert_eq!(code, 3, "COMMAND's status: {text}");
+    assert!(
+        at(&text, "command ended (status 3); sending SIGTERM to what it left")
+            < at(&text, "grandchild: cleaning up"),
+        "{text}"
+    );
+    assert!(!text.contains("sending KILL"), "nothing needed KILL: {text}");
+
+    // A child that ignores TERM is KILLed after --grace; COMMAND's status stays.
+    let script = leaves_a_child("/tmp/gc", "");
+    let (w, _) = watched_init(
+        root.path(),
+        &["--init", "--grace", "300ms", "app", "sh", "-c", &script],
+        "service: leaving",
+    );
+    let (code, text) = w.finish();
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("processes left by the command still running after --grace; sending KILL"),
+        "{text}"
+    );
+
+    // Not PID 1: the child comes to runas as a child subreaper, gets TERM,
+    // then KILL, and is gone when runas exits. (Not kill(-1): here that
+    // would reach every process of the test's user.)
+    let dir = TempDir::new("drain");
+    let gc = dir.join("gc");
+    let script = leaves_a_child(gc.to_str().unwrap(), "");
+    let w = Watched::spawn({
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL", &DEADLINE.as_secs().to_string()])
+            .arg(bin("runas"))
+            .args(["--init", "--grace", "300ms", "root", "sh", "-c", &script]);
+        c
+    });
+    let (code, text) = w.finish();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("sending SIGTERM to what it left ("), "{text}");
+    assert!(text.contains("sending KILL"), "{text}");
+    let left: i32 = std::fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    assert!(
+        proc_state(left).is_none(),
+        "the child {left} outlived runas: {:?}",
+        proc_state(left)
+    );
+}
+
+#[test]
+fn init_signal_group_passes_signals_to_the_whole_group() {
+    let Some(root) = chroot("init_signal_group") else {
+        return;
+    };
+    // COMMAND's child, in COMMAND's process group, notes a USR1 and says on
+    // TERM (which runas sends to what COMMAND leaves) whether it had one.
+    let script = |parent_trap: &str| {
+        format!(
+            "rm -f /tmp/got /tmp/ready; sh -c 'trap \"touch /tmp/got\" USR1; trap \"if [ -e /tmp/got ]; \
+             then echo child-usr1=yes >&2; else echo child-usr1=no >&2; fi; exit 0\" TERM; touch /tmp/ready; \
+             while :; do sleep 1 & wait $!; done' & while [ ! -e /tmp/ready ]; do sleep 0.05; done; \
+             trap '{parent_trap}' USR1; echo service: ready >&2; while :; do sleep 1 & wait $!; done"
+        )
+    };
+    let with = script("while [ ! -e /tmp/got ]; do sleep 0.05; done; exit 4");
+    let (w, pid) = watched_init(
+        root.path(),
+        &["--init", "--signal-group", "app", "sh", "-c", &with],
+        "service: ready",
+    );
+    send(pid, libc::SIGUSR1);
+    let (code, text) = w.finish();
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("child-usr1=yes"), "{text}");
+
+    let without = script("exit 4");
+    let (w, pid) = watched_init(
+        root.path(),
+        &["--init", "app", "sh", "-c", &without],
+        "service: ready",
+    );
+    send(pid, libc::SIGUSR1);
+    let (code, text) = w.finish();
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("child-usr1=no"), "only COMMAND got USR1: {text}");
+}

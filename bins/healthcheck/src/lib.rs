@@ -62,6 +62,9 @@ struct Args {
     /// print nothing on stdout; the exit status says it all
     #[argh(switch, short = 'q')]
     quiet: bool,
+    /// also write the line of a failing probe to PID 1's stderr (docker logs, kubectl logs)
+    #[argh(switch)]
+    log_to_pid1: bool,
     /// what to probe (or $HEALTHCHECK_TARGET)
     #[argh(positional)]
     target: Option<String>,
@@ -105,6 +108,7 @@ const FLAGS: &[Flag] = &[
     dockhand::wait::SUCCESSES,
     Flag::value("state", None),
     Flag::switch("quiet"),
+    Flag::switch("log-to-pid1"),
 ];
 
 /// Taking the container down.
@@ -127,6 +131,8 @@ pub struct Config {
     /// Consecutive successes needed to report healthy (1: this probe's own).
     pub successes: u32,
     pub quiet: bool,
+    /// Write the line of a failing probe to PID 1's stderr too.
+    pub log_to_pid1: bool,
 }
 
 /// Parse and validate the command line and environment.
@@ -200,6 +206,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         state,
         successes,
         quiet: a.quiet,
+        log_to_pid1: a.log_to_pid1,
     })
 }
 
@@ -271,6 +278,9 @@ pub fn run(args: Vec<String>) -> Result<i32, Error> {
     if !cfg.quiet {
         out::line(&line);
     }
+    if cfg.log_to_pid1 && result.is_err() {
+        log_to_pid1(&line);
+    }
     // The line goes out before the signal: when PID 1 ends, the kernel kills
     // everything left in its PID namespace, this probe included, and the
     // line would be lost.
@@ -297,10 +307,71 @@ struct PendingSignal {
     comm: String,
 }
 
+/// `--log-to-pid1`: the line, escaped and prefixed, on PID 1's stderr,
+/// which is what `docker logs` and `kubectl logs` show (Docker keeps the
+/// probe's own output only in `docker inspect`). Not when this probe is
+/// PID 1 (its stderr is that already). A failure is one line on our own
+/// stderr and changes nothing else.
+fn log_to_pid1(line: &str) {
+    if process::getpid() == 1 {
+        return;
+    }
+    let text = format!("{TOOL}: {}", out::escape(line.as_bytes()));
+    match pid1::write_stderr_line(1, &text) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => out::warn(
+            TOOL,
+            "--log-to-pid1: PID 1's stderr is a full pipe (nothing reads it); line not written",
+        ),
+        Err(e) => out::warn(
+            TOOL,
+            &format!(
+                "--log-to-pid1: cannot write to /proc/1/fd/2: {} (the probe needs PID 1's user and the right to open its stderr, or CAP_SYS_PTRACE: docker run --cap-add SYS_PTRACE)",
+                dockhand::net::describe(&e)
+            ),
+        ),
+    }
+}
+
+/// What PID 1 is, for deciding whether to signal it.
+enum Pid1 {
+    /// Signalling would do nothing, and why (for the output line).
+    Not(String),
+    /// PID 1's name; it catches the signal.
+    Catches(String),
+}
+
+/// Whether PID 1 can take `sig` (it must catch it, or the kernel drops it).
+fn pid1_takes(sig: i32) -> Pid1 {
+    let name = format!("SIG{}", signal::name(sig));
+    if process::getpid() == 1 {
+        return Pid1::Not("not signalled: healthcheck itself is PID 1".into());
+    }
+    match pid1::name_and_caught(1, sig) {
+        Err(e) => Pid1::Not(format!(
+            "PID 1 not signalled: cannot read /proc/1/status: {}",
+            dockhand::net::describe(&e)
+        )),
+        Ok((comm, false)) => {
+            out::warn(
+                TOOL,
+                &format!(
+                    "PID 1 ({comm}) has no handler for {name}, so the kernel ignores it: run the service under runas --init"
+                ),
+            );
+            Pid1::Not(format!("PID 1 ({comm}) not signalled: no {name} handler"))
+        }
+        Ok((comm, true)) => Pid1::Catches(comm),
+    }
+}
+
 /// Count the result in the state file and, after enough failures, signal
-/// PID 1. Returns the note for the output line of a failure, and for a
-/// success under --successes N, what keeps it from counting as healthy yet
-/// (fewer than N in a row, or no state file to count them in: fail closed).
+/// PID 1 once: the state keeps the signal sent to this PID 1 (known by its
+/// start time), and the next failing probes say that PID 1 did not end
+/// instead of sending it again. Returns the note for the output line of a
+/// failure, and for a success under --successes N, what keeps it from
+/// counting as healthy yet (fewer than N in a row, or no state file to
+/// count them in: fail closed).
 fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> Option<String> {
     let path = cfg.state.as_ref()?;
     let pid1_start = pid1::start_ticks(1).ok();
@@ -318,6 +389,12 @@ fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> 
         },
         _ => None,
     };
+    // Read before the lock, which is held for microseconds.
+    let takes = match &cfg.kill {
+        Some(k) if !healthy && young.is_none() => Some(pid1_takes(k.signal)),
+        _ => None,
+    };
+    let mut fire = false;
     // The lock is held for microseconds; a second is plenty even when the
     // probe used all of its time.
     let updated = state::update(path, Instant::now() + Duration::from_secs(1), |old| {
@@ -334,10 +411,19 @@ fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> 
         } else {
             0
         };
+        // A success ends the run of failures: a later run may signal again.
+        let mut signalled = if healthy { None } else { old.signalled };
+        if let (Some(k), Some(Pid1::Catches(_))) = (&cfg.kill, &takes) {
+            if failures >= k.after && signalled != Some(k.signal) {
+                signalled = Some(k.signal);
+                fire = true;
+            }
+        }
         state::State {
             failures,
             pid1_start,
             successes,
+            signalled,
         }
     });
     let updated = match updated {
@@ -370,41 +456,34 @@ fn account(cfg: &Config, healthy: bool, pending: &mut Option<PendingSignal>) -> 
     if n < k.after {
         return Some(count);
     }
-    Some(format!("{count}; {}", signal_pid1(k.signal, pending)))
-}
-
-/// Decide whether to signal PID 1 (it must catch the signal, or the kernel
-/// drops it); says what will happen. The signal itself is sent by `run`,
-/// after the output line.
-fn signal_pid1(sig: i32, pending: &mut Option<PendingSignal>) -> String {
-    let name = format!("SIG{}", signal::name(sig));
-    if process::getpid() == 1 {
-        return "not signalled: healthcheck itself is PID 1".into();
-    }
-    match pid1::name_and_caught(1, sig) {
-        Err(e) => format!(
-            "PID 1 not signalled: cannot read /proc/1/status: {}",
-            dockhand::net::describe(&e)
-        ),
-        Ok((comm, false)) => {
-            out::warn(
-                TOOL,
-                &format!(
-                    "PID 1 ({comm}) has no handler for {name}, so the kernel ignores it: run the service under runas --init"
-                ),
-            );
-            format!("PID 1 ({comm}) not signalled: no {name} handler")
-        }
-        Ok((comm, true)) => {
+    let name = format!("SIG{}", signal::name(k.signal));
+    let note = match takes {
+        Some(Pid1::Catches(comm)) if fire => {
             let line = format!("sending {name} to PID 1 ({comm})");
             *pending = Some(PendingSignal {
-                signal: sig,
+                signal: k.signal,
                 name,
                 comm,
             });
             line
         }
-    }
+        // runas --init may hold the signal (--stop-delay) and ends its
+        // service within --grace: it is on its way down, not hung.
+        Some(Pid1::Catches(comm)) if comm == "runas" => format!(
+            "PID 1 (runas) is still the process an earlier probe sent {name} (same start time), and {name} \
+             is not sent again: runas passes it on after its --stop-delay and KILLs the service's process \
+             group after --grace"
+        ),
+        Some(Pid1::Catches(comm)) => format!(
+            "PID 1 ({comm}) is still the process an earlier probe sent {name} (same start time): it caught \
+             the signal and did not end, and {name} is not sent again; nothing inside the container can \
+             end it (the kernel drops even SIGKILL sent from inside a PID namespace to its init): run the \
+             service under runas --init, whose --grace KILLs the service's process group and exits"
+        ),
+        Some(Pid1::Not(why)) => why,
+        None => String::new(),
+    };
+    Some(format!("{count}; {note}"))
 }
 
 #[cfg(test)]

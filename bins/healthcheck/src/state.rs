@@ -39,19 +39,26 @@ pub struct State {
     /// Consecutive successes counted so far (written only when not 0, so a
     /// file of a probe without --successes reads as before).
     pub successes: u32,
+    /// The signal a probe sent to that PID 1 in this run of failures: the
+    /// next probes do not send it again.
+    pub signalled: Option<i32>,
 }
 
 impl State {
-    /// `failures=3 pid1=142465`, `failures=0 successes=2`
+    /// `failures=3 pid1=142465 signalled=15`, `failures=0 successes=2`
     pub fn format(&self) -> String {
-        let ok = match self.successes {
-            0 => String::new(),
-            n => format!(" successes={n}"),
-        };
-        match self.pid1_start {
-            Some(t) => format!("failures={}{ok} pid1={t}\n", self.failures),
-            None => format!("failures={}{ok}\n", self.failures),
+        let mut s = format!("failures={}", self.failures);
+        if self.successes != 0 {
+            s.push_str(&format!(" successes={}", self.successes));
         }
+        if let Some(t) = self.pid1_start {
+            s.push_str(&format!(" pid1={t}"));
+        }
+        if let Some(n) = self.signalled {
+            s.push_str(&format!(" signalled={n}"));
+        }
+        s.push('\n');
+        s
     }
 
     /// The inverse of `format`; `None` for anything else.
@@ -68,6 +75,9 @@ impl State {
                 }
                 "pid1" if digits && st.pid1_start.is_none() => st.pid1_start = Some(v.parse().ok()?),
                 "successes" if digits && seen && st.successes == 0 => st.successes = v.parse().ok()?,
+                "signalled" if digits && st.signalled.is_none() => {
+                    st.signalled = Some(v.parse().ok().filter(|n| (1..=64).contains(n))?)
+                }
                 _ => return None,
             }
         }
@@ -355,11 +365,19 @@ mod tests {
                 failures: 3,
                 pid1_start: Some(142465),
                 successes: 0,
+                signalled: None,
             },
             State {
                 failures: 0,
                 pid1_start: None,
                 successes: 4,
+                signalled: None,
+            },
+            State {
+                failures: 4,
+                pid1_start: Some(7),
+                successes: 0,
+                signalled: Some(15),
             },
         ] {
             assert_eq!(State::parse(&s.format()), Some(s));
@@ -374,6 +392,9 @@ mod tests {
             "failures=1 z=2",
             "successes=2",
             "failures=0 successes=1 successes=2",
+            "failures=1 signalled=0",
+            "failures=1 signalled=65",
+            "failures=1 signalled=15 signalled=15",
         ] {
             assert_eq!(State::parse(bad), None, "{bad}");
         }

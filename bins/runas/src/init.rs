@@ -62,8 +62,21 @@ fn stops(sig: i32) -> bool {
     matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
 }
 
+/// How the init runs COMMAND and ends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// After TERM, INT or QUIT (or COMMAND's end), how long before KILL.
+    pub grace: Duration,
+    /// How long a first TERM waits before it is passed on.
+    pub stop_delay: Option<Duration>,
+    /// Pass signals on to COMMAND's process group, not COMMAND alone.
+    pub signal_group: bool,
+    /// Start COMMAND in a new session when stdin is a terminal.
+    pub setsid: bool,
+}
+
 /// Run `command` under this init; returns the exit status for runas.
-pub fn run(command: &[String], grace: Duration, setsid: bool) -> Result<i32, Error> {
+pub fn run(command: &[String], opts: Options) -> Result<i32, Error> {
     let mut sigs = forwarded();
     sigs.push(libc::SIGCHLD);
     // Blocked before the fork, so nothing arrives between fork and the wait
@@ -96,7 +109,7 @@ pub fn run(command: &[String], grace: Duration, setsid: bool) -> Result<i32, Err
     process::wait_single_threaded(Duration::from_secs(2))
         .map_err(|e| Error::failed(format!("cannot fork: {e}")))?;
     let child = match process::fork() {
-        Ok(Forked::Child) => child(command, setsid, foreground),
+        Ok(Forked::Child) => child(command, opts.setsid, foreground),
         Ok(Forked::Parent { child }) => child,
         Err(e) => return Err(Error::failed(format!("cannot fork: {e}"))),
     };
@@ -104,8 +117,9 @@ pub fn run(command: &[String], grace: Duration, setsid: bool) -> Result<i32, Err
         child,
         pid1,
         own_group,
+        opts,
     };
-    let status = s.supervise(&sigs, grace);
+    let status = s.supervise(&sigs);
     if foreground && privs::terminal_foreground().is_ok_and(|g| g != own_group) {
         // Give the terminal back, so that whoever started runas (a script
         // under a terminal) is not left in a background group.
@@ -149,7 +163,15 @@ struct Supervisor {
     child: i32,
     pid1: bool,
     own_group: i32,
+    opts: Options,
 }
+
+/// Most children signalled one by one at shutdown; more are left to the
+/// next round (each round reads the list again).
+const MAX_CHILDREN: usize = 4096;
+
+/// Rounds of KILL after --grace, each waiting up to 100 ms for SIGCHLD.
+const KILL_ROUNDS: u32 = 50;
 
 impl Supervisor {
     /// COMMAND's process group: its own, unless it moved.
@@ -165,34 +187,205 @@ impl Supervisor {
         }
     }
 
-    fn supervise(&self, sigs: &[i32], grace: Duration) -> Result<i32, Error> {
-        let mut deadline: Option<Instant> = None;
-        loop {
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let got = process::wait_signal(sigs, timeout)
-                .map_err(|e| Error::failed(format!("waiting for signals: {e}")))?;
+    /// Pass `sig` on: to COMMAND, or with --signal-group to its group.
+    fn forward(&self, sig: i32) {
+        if self.opts.signal_group {
+            self.signal_group(sig);
+        } else {
+            let _ = process::kill(self.child, sig);
+        }
+    }
+
+    fn supervise(&self, sigs: &[i32]) -> Result<i32, Error> {
+        let wait_err = |e: std::io::Error| Error::failed(format!("waiting for signals: {e}"));
+        // When COMMAND gets KILL (after TERM, INT or QUIT), and, once it has
+        // ended, what is left.
+        let mut grace_end: Option<Instant> = None;
+        // When a TERM held back by --stop-delay is passed on.
+        let mut delayed: Option<Instant> = None;
+        // The first stop signal passed on (TERM, INT or QUIT).
+        let mut stop_sent: Option<i32> = None;
+        // Whether COMMAND's group got KILL after --grace.
+        let mut killed = false;
+        let exit = loop {
+            let next = match (grace_end, delayed) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
+            let got = process::wait_signal(sigs, timeout).map_err(wait_err)?;
+            let now = Instant::now();
+            if delayed.is_some_and(|d| now >= d) {
+                delayed = None;
+                out::warn(crate::TOOL, "--stop-delay is over: passing SIGTERM on");
+                self.stop(libc::SIGTERM, &mut stop_sent, &mut grace_end);
+            }
+            if grace_end.is_some_and(|d| now >= d) && got != Some(libc::SIGCHLD) {
+                out::warn(
+                    crate::TOOL,
+                    "command still running after --grace; sending KILL to its process group",
+                );
+                self.signal_group(libc::SIGKILL);
+                // Only COMMAND's end wakes the loop now; what it leaves is
+                // KILLed at once after it (the grace is spent).
+                grace_end = None;
+                delayed = None;
+                killed = true;
+                stop_sent.get_or_insert(libc::SIGKILL);
+                continue;
+            }
             match got {
-                None => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        out::warn(
-                            crate::TOOL,
-                            "command still running after --grace; sending KILL to its process group",
-                        );
-                        self.signal_group(libc::SIGKILL);
-                        deadline = None;
-                    }
-                }
+                None => {}
                 Some(libc::SIGCHLD) => {
                     if let Some(exit) = self.reap()? {
-                        return Ok(exit.status());
+                        break exit;
                     }
                 }
-                Some(sig) => {
-                    let _ = process::kill(self.child, sig);
-                    if stops(sig) && deadline.is_none() {
-                        deadline = Some(Instant::now() + grace);
+                Some(libc::SIGTERM) if delayed.is_some() => {
+                    delayed = None;
+                    out::warn(crate::TOOL, "second SIGTERM: passing SIGTERM on now");
+                    self.stop(libc::SIGTERM, &mut stop_sent, &mut grace_end);
+                }
+                Some(libc::SIGINT) if delayed.is_some() => {
+                    // The INT replaces the held TERM: one stop signal, the
+                    // last one asked for (a shell without an INT trap
+                    // would die of the INT before running its TERM trap).
+                    delayed = None;
+                    out::warn(
+                        crate::TOOL,
+                        "SIGINT during --stop-delay: passing SIGINT on now, instead of the SIGTERM",
+                    );
+                    self.stop(libc::SIGINT, &mut stop_sent, &mut grace_end);
+                }
+                Some(libc::SIGTERM) if stop_sent.is_none() && self.opts.stop_delay.is_some() => {
+                    let d = self.opts.stop_delay.unwrap_or_default();
+                    out::warn(
+                        crate::TOOL,
+                        &format!(
+                            "got SIGTERM; passing it on after --stop-delay {} (another TERM passes it on now; an INT goes on now in its place)",
+                            dockhand::duration::human(d)
+                        ),
+                    );
+                    delayed = Some(now + d);
+                }
+                Some(sig) => self.stop(sig, &mut stop_sent, &mut grace_end),
+            }
+        };
+        let grace_end = if killed { Some(Instant::now()) } else { grace_end };
+        self.drain(sigs, exit, stop_sent, grace_end)
+    }
+
+    /// Pass `sig` on; a stop signal starts --grace (once).
+    fn stop(&self, sig: i32, stop_sent: &mut Option<i32>, grace_end: &mut Option<Instant>) {
+        self.forward(sig);
+        if stops(sig) {
+            stop_sent.get_or_insert(sig);
+            grace_end.get_or_insert(Instant::now() + self.opts.grace);
+        }
+    }
+
+    /// COMMAND has ended with `exit`. Whatever it left behind (its process
+    /// group, and every process now runas's child: orphans come to PID 1, or
+    /// to runas as a child subreaper) gets the stop signal that was passed
+    /// on (TERM when none was), unless it already had it through
+    /// --signal-group; runas reaps until no child is left or --grace
+    /// (counted from the stop signal when there was one) has passed, then
+    /// KILLs what is left, round by round as their own children come to
+    /// it. Not kill(-1): outside PID 1 that is every process the user may
+    /// signal, on the host too. Returns COMMAND's status.
+    fn drain(
+        &self,
+        sigs: &[i32],
+        exit: Exit,
+        stop_sent: Option<i32>,
+        grace_end: Option<Instant>,
+    ) -> Result<i32, Error> {
+        let status = exit.status();
+        if !self.children_left()? {
+            return Ok(status);
+        }
+        let deadline = grace_end.unwrap_or_else(|| Instant::now() + self.opts.grace);
+        let sig = stop_sent.unwrap_or(libc::SIGTERM);
+        if Instant::now() < deadline {
+            let group_has_it = self.opts.signal_group && stop_sent.is_some();
+            // Said before it is done, so that the log shows the cause first.
+            let n = process::own_children(MAX_CHILDREN).len();
+            out::warn(
+                crate::TOOL,
+                &format!(
+                    "command ended (status {status}); sending SIG{} to what it left ({n} processes) and \
+                     waiting for them up to --grace",
+                    signal::name(sig)
+                ),
+            );
+            self.signal_rest(sig, !group_has_it);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let got = process::wait_signal(sigs, Some(left))
+                .map_err(|e| Error::failed(format!("waiting for signals: {e}")))?;
+            match got {
+                None => break,
+                Some(libc::SIGCHLD) => {
+                    self.reap_rest()?;
+                    if !self.children_left()? {
+                        return Ok(status);
                     }
                 }
+                Some(s) => self.signal_rest(s, true),
+            }
+        }
+        let n = process::own_children(MAX_CHILDREN).len();
+        out::warn(
+            crate::TOOL,
+            &format!("{n} processes left by the command still running after --grace; sending KILL"),
+        );
+        for _ in 0..KILL_ROUNDS {
+            self.signal_rest(libc::SIGKILL, true);
+            let _ = process::wait_signal(&[libc::SIGCHLD], Some(Duration::from_millis(100)));
+            self.reap_rest()?;
+            if !self.children_left()? {
+                return Ok(status);
+            }
+        }
+        out::warn(
+            crate::TOOL,
+            "processes left by the command did not end after KILL; exiting with the command's status",
+        );
+        Ok(status)
+    }
+
+    /// Send `sig` to COMMAND's process group (when `group`; runas made it
+    /// for COMMAND, so it is never runas's own) and to each child of runas
+    /// outside it. A child cannot be replaced by another process under the
+    /// same pid before runas reaps it.
+    fn signal_rest(&self, sig: i32, group: bool) {
+        let g = self.child;
+        let own = g == self.own_group;
+        if group && !own {
+            let _ = process::kill(-g, sig);
+        }
+        for k in process::own_children(MAX_CHILDREN) {
+            if own || privs::process_group_of(k).ok() != Some(g) {
+                let _ = process::kill(k, sig);
+            }
+        }
+    }
+
+    fn children_left(&self) -> Result<bool, Error> {
+        process::children_left().map_err(|e| Error::failed(format!("waiting for children: {e}")))
+    }
+
+    /// Reap every child that has ended (COMMAND is gone already).
+    fn reap_rest(&self) -> Result<(), Error> {
+        loop {
+            match process::reap_or_stopped() {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Error::failed(format!("waiting for children: {e}"))),
             }
         }
     }

@@ -47,6 +47,14 @@ struct Args {
     /// if it is still running this much later (default 8s)
     #[argh(option, from_str_fn(duration_arg))]
     grace: Option<Duration>,
+    /// with --init: hold a first SIGTERM this long before passing it on (so
+    /// a load balancer stops sending first); another TERM passes it on at
+    /// once, an INT goes on at once in its place
+    #[argh(option, from_str_fn(duration_arg))]
+    stop_delay: Option<Duration>,
+    /// with --init: pass signals on to COMMAND's whole process group
+    #[argh(switch)]
+    signal_group: bool,
     /// set no_new_privs: setuid programs and file capabilities grant nothing
     #[argh(switch)]
     no_new_privs: bool,
@@ -78,6 +86,8 @@ pub const FLAGS: &[Flag] = &[
     Flag::switch("chown-devices"),
     Flag::switch("init"),
     Flag::value("grace", Some(duration::check)),
+    Flag::value("stop-delay", Some(duration::check)),
+    Flag::switch("signal-group"),
     Flag::switch("no-new-privs"),
     Flag::switch("drop-caps"),
     Flag::multi("keep-cap", Some(|v| privs::parse_cap(v).map(drop))),
@@ -120,6 +130,8 @@ pub struct Config {
     pub chown_opts: chown::Options,
     pub init: bool,
     pub grace: Duration,
+    pub stop_delay: Option<Duration>,
+    pub signal_group: bool,
     pub no_new_privs: bool,
     pub drop_caps: bool,
     pub keep_caps: Vec<Cap>,
@@ -177,6 +189,14 @@ pub fn parse_args(args: &[String], env: &dyn Env) -> Result<Config, Error> {
             "no COMMAND given (runas [OPTIONS] USER[:GROUP] [--] COMMAND [ARGS...])",
         ));
     }
+    for (given, flag) in [
+        (a.stop_delay.is_some(), "--stop-delay"),
+        (a.signal_group, "--signal-group"),
+    ] {
+        if given && !a.init {
+            return Err(Error::usage(format!("{flag} needs --init")));
+        }
+    }
     let chown = a
         .chown
         .iter()
@@ -198,6 +218,8 @@ pub fn parse_args(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         },
         init: a.init,
         grace: a.grace.unwrap_or(init::DEFAULT_GRACE),
+        stop_delay: a.stop_delay.filter(|d| !d.is_zero()),
+        signal_group: a.signal_group,
         no_new_privs: a.no_new_privs,
         drop_caps: a.drop_caps,
         keep_caps,
@@ -412,8 +434,14 @@ fn drop_privileges(cfg: &Config, t: &Identity) -> Result<(), Error> {
 
 /// Exec COMMAND, or supervise it with --init.
 fn launch(cfg: &Config) -> Result<i32, Error> {
+    let opts = init::Options {
+        grace: cfg.grace,
+        stop_delay: cfg.stop_delay,
+        signal_group: cfg.signal_group,
+        setsid: cfg.setsid,
+    };
     if cfg.init {
-        return init::run(&cfg.command, cfg.grace, cfg.setsid);
+        return init::run(&cfg.command, opts);
     }
     if cfg.setsid && privs::stdin_is_tty() && privs::new_session().is_err() {
         out::warn(
@@ -421,7 +449,7 @@ fn launch(cfg: &Config) -> Result<i32, Error> {
             "--setsid: runas leads its process group (as PID 1 does), so it stays as init to start \
              COMMAND in a new session",
         );
-        return init::run(&cfg.command, cfg.grace, true);
+        return init::run(&cfg.command, init::Options { setsid: true, ..opts });
     }
     Err(exec::exec(&cfg.command))
 }
@@ -520,6 +548,13 @@ mod tests {
         let c = parse(&["app", "id"], &env).unwrap();
         assert!(c.init);
         assert_eq!(c.grace, Duration::from_secs(3));
+        assert_eq!((c.stop_delay, c.signal_group), (None, false));
+        let env = [("RUNAS_STOP_DELAY", "5s"), ("RUNAS_SIGNAL_GROUP", "1")];
+        let c = parse(&["--init", "app", "id"], &env).unwrap();
+        assert_eq!(c.stop_delay, Some(Duration::from_secs(5)));
+        assert!(c.signal_group);
+        let c = parse(&["--init", "--stop-delay", "0", "app", "id"], &NO_ENV).unwrap();
+        assert_eq!(c.stop_delay, None, "0 means no delay");
     }
 
     #[test]
@@ -535,6 +570,21 @@ mod tests {
         assert!(e.to_string().contains("--grace"), "{e}");
         let e = parse(&["app:", "x"], &NO_ENV).unwrap_err();
         assert_eq!(e.code(), 2);
+        for (args, want) in [
+            (
+                &["--stop-delay", "5s", "app", "x"][..],
+                "--stop-delay needs --init",
+            ),
+            (&["--signal-group", "app", "x"][..], "--signal-group needs --init"),
+            (
+                &["--init", "--stop-delay", "soon", "app", "x"][..],
+                "--stop-delay",
+            ),
+        ] {
+            let e = parse(args, &NO_ENV).unwrap_err();
+            assert_eq!(e.code(), 2, "{args:?}");
+            assert!(e.to_string().contains(want), "{args:?}: {e}");
+        }
         let env = [("RUNAS_KEEP_CAP", "NOPE"), ("Y", "")];
         let e = parse(&["app", "x"], &env).unwrap_err();
         assert!(e.to_string().contains("RUNAS_KEEP_CAP"), "{e}");

@@ -88,6 +88,37 @@ pub fn age(pid: i32) -> io::Result<Duration> {
     Ok(age_of(ticks, clock_ticks(), up))
 }
 
+/// Write `line` and a newline to the standard error of process `pid`
+/// through /proc/PID/fd/2, in one write of at most PIPE_BUF bytes (longer
+/// lines are cut), so it lands whole between the process's own lines. The
+/// descriptor is opened non-blocking (a full pipe fails the write rather
+/// than hanging the caller), appending, and never as a controlling
+/// terminal. Opening needs the right to look into PID's descriptors (the
+/// same user and PID dumpable, or CAP_SYS_PTRACE) and, for a pipe or a
+/// terminal, the right to open that (Docker's log pipes are root's, 0600).
+/// /proc/PID/fd/2 is followed on purpose: it leads to what PID writes to.
+pub fn write_stderr_line(pid: i32, line: &str) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/{pid}/fd/2"))?;
+    const MAX: usize = 4095; // PIPE_BUF less the newline
+    let mut end = line.len().min(MAX);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut buf = Vec::with_capacity(end + 1);
+    buf.extend_from_slice(&line.as_bytes()[..end]);
+    buf.push(b'\n');
+    let n = f.write(&buf)?;
+    if n != buf.len() {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -333,3 +333,71 @@ pub fn wait_single_threaded(limit: std::time::Duration) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether this process has any child left (running, stopped or not yet
+/// reaped); nothing is reaped. waitid(2) with WNOWAIT answers ECHILD only
+/// when there is none, which waitpid's WNOHANG cannot tell from "none has
+/// changed state".
+pub fn children_left() -> io::Result<bool> {
+    loop {
+        // SAFETY: siginfo_t is plain data, zeroed as waitid expects; the
+        // kernel writes only into it. WNOWAIT leaves every child as it is.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, writable siginfo_t for the whole call.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WSTOPPED | libc::WCONTINUED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
+            nix::errno::Errno::ECHILD => return Ok(false),
+            e => return Err(e.into()),
+        }
+    }
+}
+
+/// The children of this (single-threaded) process, from
+/// /proc/PID/task/PID/children; where the kernel lacks that file, from the
+/// parent field of every /proc/N/stat. At most `limit` of them. A child's
+/// pid cannot be reused before this process reaps it, so signalling what
+/// this returns reaches these processes and no others.
+pub fn own_children(limit: usize) -> Vec<i32> {
+    let me = getpid();
+    if let Ok(s) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
+        return s
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .take(limit)
+            .collect();
+    }
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(me) {
+            found.push(pid);
+            if found.len() >= limit {
+                break;
+            }
+        }
+    }
+    found
+}
