@@ -3,9 +3,12 @@
 //! (`detail` is e.g. the HTTP status) and `Err(CheckError)` when it is not:
 //! a kind to branch on and a message for people.
 
+pub mod amqp;
 mod error;
 pub mod http;
 mod io;
+pub mod mysql;
+pub mod nats;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
@@ -49,6 +52,9 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
             };
             redis::check(host, *port, &login, deadline)
         }
+        Target::Mysql { host, port } => mysql::check(host, *port, deadline),
+        Target::Amqp { host, port } => amqp::check(host, *port, deadline),
+        Target::Nats { host, port } => nats::check(host, *port, deadline),
     }
 }
 
