@@ -16,8 +16,7 @@ pub const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nP
 
 pub fn check(host: &str, port: u16, deadline: Instant) -> Result<String, CheckError> {
     let mut s = net::connect(host, port, deadline)?;
-    let first =
-        exchange(&mut s, &[], deadline, &|b| b.contains(&b'\n')).map_err(|e| e.context("no NATS INFO"))?;
+    let first = exchange(&mut s, &[], deadline, &first_line_in).map_err(|e| e.context("no NATS INFO"))?;
     let (info, rest) = judge_info(&first)?;
     if let Some(why) = info.login_needed() {
         return Ok(format!("INFO{} ({why}: CONNECT not tried)", info.from()));
@@ -57,7 +56,14 @@ impl Info {
     }
 }
 
-/// The first line of a NATS line, without its CRLF, and what follows it;
+/// Whether the first line is in, or the bytes so far cannot start one a
+/// NATS server sends first (another protocol's greeting without a newline).
+fn first_line_in(b: &[u8]) -> bool {
+    let n = b.len().min(5);
+    b.contains(&b'\n') || !(b"INFO ".starts_with(&b[..n]) || b"-ERR ".starts_with(&b[..n]))
+}
+
+/// The first line of NATS text, without its CRLF, and what follows it;
 /// `None` until a whole line is there.
 fn line(b: &[u8]) -> Option<(&[u8], &[u8])> {
     let n = b.iter().position(|&c| c == b'\n')?;
@@ -254,6 +260,8 @@ mod tests {
             judge_replies(b"+OK\r\nINFO {}\r\nPING\r\nPONG\r\n").unwrap(),
             "PONG"
         );
+        assert!(!first_line_in(b"INF") && !first_line_in(INFO.split_at(30).0) && first_line_in(INFO));
+        assert!(first_line_in(b"\x64\0\0\0\x0a5.5") && !first_line_in(b"-ERR 'x"));
         assert!(decided(b"+OK\r\nPONG\r\n") && !decided(b"+OK\r\nPON") && decided(b"-ERR 'x'\r\n"));
     }
 
