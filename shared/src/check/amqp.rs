@@ -133,7 +133,7 @@ fn start(p: &[u8]) -> Option<String> {
     let (props, next) = longstr(p, 2)?;
     let (_mechanisms, next) = longstr(p, next)?;
     longstr(p, next)?;
-    let find = |key: &[u8]| table_string(props, key).map(|v| clean(v));
+    let find = |key: &[u8]| table_string(props, key).map(clean);
     let who = match (find(b"product"), find(b"version")) {
         (Some(p), Some(v)) => format!(" from {p} {v}"),
         (Some(p), None) => format!(" from {p}"),
