@@ -239,8 +239,10 @@ fn hide_password(s: &str) -> String {
     match auth.rsplit_once('@') {
         Some((ui, hp)) => match ui.split_once(':') {
             Some((u, _)) => format!("{scheme}://{u}:***@{hp}{tail}"),
-            // redis://secret@host: a lone word is the password.
-            None if scheme.eq_ignore_ascii_case("redis") => format!("{scheme}://***@{hp}{tail}"),
+            // redis://secret@host: a lone word is the password; nats://token@host: a token.
+            None if ["redis", "nats"].iter().any(|k| scheme.eq_ignore_ascii_case(k)) => {
+                format!("{scheme}://***@{hp}{tail}")
+            }
             None => s.to_string(),
         },
         None => s.to_string(),
@@ -645,6 +647,9 @@ mod tests {
             assert!(e.contains(why), "{bad}: {e}");
             assert!(e.contains("u:***@") && !e.contains("pw"), "{bad}: {e}");
         }
+        // A lone word before @ in a NATS URL is a token: hidden too.
+        let e = Target::parse("nats://s3cret@n:x").unwrap_err();
+        assert!(e.contains("nats://***@n:x") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]
