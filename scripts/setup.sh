@@ -41,6 +41,9 @@ want nginx-light nginx
 want skopeo skopeo
 want musl /lib/ld-musl-x86_64.so.1
 want musl-tools musl-gcc
+want mariadb-server /usr/sbin/mariadbd
+want rabbitmq-server /usr/sbin/rabbitmq-server
+want nats-server /usr/sbin/nats-server
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) != 0 ]]; then
@@ -56,6 +59,17 @@ if ((${#need_pkgs[@]})); then
             pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
         done
     fi
+    # mariadb-server, rabbitmq-server (with epmd) and nats-server start and
+    # enable their services; the tests run their own on free loopback ports.
+    for svc in mariadb rabbitmq-server nats-server epmd.socket epmd; do
+        if [[ -d /run/systemd/system ]]; then
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        elif [[ -x /etc/init.d/$svc ]]; then
+            service "$svc" stop >/dev/null 2>&1 || true
+            update-rc.d "$svc" disable >/dev/null 2>&1 || true
+        fi
+    done
+    if command -v epmd >/dev/null 2>&1; then epmd -kill >/dev/null 2>&1 || true; fi
 fi
 
 # Offline validators for the orchestrator examples (tests/it/manifests.rs):

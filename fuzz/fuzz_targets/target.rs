@@ -55,5 +55,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(path.as_os_str().len() <= 107, "{s:?} -> {t:?}");
         }
         Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),
+        // No login is kept, so none can be shown.
+        Target::Mysql { host, .. } | Target::Amqp { host, .. } | Target::Nats { host, .. } => {
+            assert!(!host.is_empty(), "{s:?} -> {t:?}");
+            assert!(!t.to_string().contains('@'), "{s:?} -> {t}");
+        }
     }
 });

@@ -10,6 +10,9 @@
 //! mongodb://host[:port]           hello (or legacy isMaster) answers ok: 1 (port 27017)
 //! kafka://host[:port]             ApiVersions answers error_code 0 (port 9092)
 //! dns://name                      the name resolves (A or AAAA)
+//! mysql://host[:port]             the server's handshake arrives (not an ERR packet)
+//! amqp://host[:port]              AMQP 0-9-1 Connection.Start arrives
+//! nats://host[:port]              INFO, then PONG to CONNECT and PING
 //! ```
 //! IPv6 literals go in brackets: `[::1]:5432`, `http://[::1]:8000/health`.
 //! In postgres:// and redis:// the user, password and database are
@@ -57,6 +60,21 @@ pub enum Target {
     /// A name to resolve, for waiting on service discovery.
     Dns {
         name: String,
+    },
+    /// MySQL or MariaDB; no credentials are sent.
+    Mysql {
+        host: String,
+        port: u16,
+    },
+    /// An AMQP 0-9-1 broker (RabbitMQ); no credentials are sent.
+    Amqp {
+        host: String,
+        port: u16,
+    },
+    /// A NATS server; no credentials are sent.
+    Nats {
+        host: String,
+        port: u16,
     },
 }
 
@@ -112,6 +130,9 @@ impl fmt::Display for Target {
             Target::Mongo { host, port } => write!(f, "mongodb://{}", hp(host, *port)),
             Target::Kafka { host, port } => write!(f, "kafka://{}", hp(host, *port)),
             Target::Dns { name } => write!(f, "dns://{name}"),
+            Target::Mysql { host, port } => write!(f, "mysql://{}", hp(host, *port)),
+            Target::Amqp { host, port } => write!(f, "amqp://{}", hp(host, *port)),
+            Target::Nats { host, port } => write!(f, "nats://{}", hp(host, *port)),
         }
     }
 }
@@ -236,8 +257,10 @@ fn hide_password(s: &str) -> String {
     match auth.rsplit_once('@') {
         Some((ui, hp)) => match ui.split_once(':') {
             Some((u, _)) => format!("{scheme}://{u}:***@{hp}{tail}"),
-            // redis://secret@host: a lone word is the password.
-            None if scheme.eq_ignore_ascii_case("redis") => format!("{scheme}://***@{hp}{tail}"),
+            // redis://secret@host: a lone word is the password; nats://token@host: a token.
+            None if ["redis", "nats"].iter().any(|k| scheme.eq_ignore_ascii_case(k)) => {
+                format!("{scheme}://***@{hp}{tail}")
+            }
             None => s.to_string(),
         },
         None => s.to_string(),
@@ -249,6 +272,23 @@ fn hide_password(s: &str) -> String {
 fn db_path(path: Option<&str>) -> Option<&str> {
     path.map(|d| d.split('?').next().unwrap_or(""))
         .filter(|d| !d.is_empty())
+}
+
+/// The host and port of a mysql://, amqp:// or nats:// URL, whose checks
+/// send no credentials: `user[:password]@` is accepted and ignored, and so
+/// is a path (a MySQL database, an AMQP vhost) where `path` allows one.
+fn no_login(s: &str, rest: &str, port: u16, path: bool) -> Result<(String, u16), String> {
+    let shown = &hide_password(s);
+    let (auth, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if !path && !matches!(tail, "" | "/") {
+        return Err(format!(
+            "{shown:?}: unexpected {tail:?} after the host (nats://host:port)"
+        ));
+    }
+    host_port(userinfo(auth).1, Some(port), shown)
 }
 
 impl Target {
@@ -369,8 +409,20 @@ impl Target {
                 let (name, _) = host_port(name, Some(1), whole)?;
                 Ok(Target::Dns { name })
             }
+            "mysql" | "mariadb" => {
+                let (host, port) = no_login(s, rest, 3306, true)?;
+                Ok(Target::Mysql { host, port })
+            }
+            "amqp" => {
+                let (host, port) = no_login(s, rest, 5672, true)?;
+                Ok(Target::Amqp { host, port })
+            }
+            "nats" => {
+                let (host, port) = no_login(s, rest, 4222, false)?;
+                Ok(Target::Nats { host, port })
+            }
             other => Err(format!(
-                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres:// or redis://)"
+                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres://, redis://, mysql://, amqp://, nats://, mongodb://, kafka:// or dns://)"
             )),
         }
     }
@@ -609,6 +661,76 @@ mod tests {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn mysql_amqp_nats_take_host_and_port_and_ignore_logins() {
+        for (text, want) in [
+            (
+                "mysql://db",
+                Target::Mysql {
+                    host: "db".into(),
+                    port: 3306,
+                },
+            ),
+            (
+                "MariaDB://root:pw@[::1]:3307/app?ssl=1",
+                Target::Mysql {
+                    host: "::1".into(),
+                    port: 3307,
+                },
+            ),
+            (
+                "amqp://mq",
+                Target::Amqp {
+                    host: "mq".into(),
+                    port: 5672,
+                },
+            ),
+            (
+                "amqp://guest:guest@mq:5673/%2Fvhost",
+                Target::Amqp {
+                    host: "mq".into(),
+                    port: 5673,
+                },
+            ),
+            (
+                "nats://n",
+                Target::Nats {
+                    host: "n".into(),
+                    port: 4222,
+                },
+            ),
+            (
+                "nats://tok@n:4223/",
+                Target::Nats {
+                    host: "n".into(),
+                    port: 4223,
+                },
+            ),
+        ] {
+            assert_eq!(Target::parse(text).as_ref(), Ok(&want), "{text}");
+            // Shown without the login, so no password is ever printed.
+            let shown = want.to_string();
+            assert!(!shown.contains("pw") && !shown.contains("guest@"), "{shown}");
+        }
+        assert_eq!(
+            Target::parse("amqp://u:pw@mq:1/v").unwrap().to_string(),
+            "amqp://mq:1"
+        );
+        for (bad, why) in [
+            ("mysql://u:pw@db:0", "out of range"),
+            ("amqp://u:pw@:5672", "missing host"),
+            ("nats://u:pw@n:4222/x", "unexpected \"/x\""),
+            ("mysql://u:pw@db:x", "not a number"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains("u:***@") && !e.contains("pw"), "{bad}: {e}");
+        }
+        // A lone word before @ in a NATS URL is a token: hidden too.
+        let e = Target::parse("nats://s3cret@n:x").unwrap_err();
+        assert!(e.contains("nats://***@n:x") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -21,7 +21,9 @@ const TOOL: &str = "healthcheck";
 #[derive(FromArgs, Debug)]
 /// Probe TARGET once: exit 0 when healthy, 1 when not, 2 on a usage error.
 /// TARGET: http://host:port/path, tcp://host:port (or host:port),
-/// unix:///path.sock, file:///path, postgres://host:port, redis://host:port.
+/// unix:///path.sock, file:///path, postgres://host:port, redis://host:port,
+/// mysql://host:port, amqp://host:port, nats://host:port, mongodb://host:port,
+/// kafka://host:port, dns://name.
 struct Args {
     /// bound on the whole probe: resolution, connect, request, response (default 3s)
     #[argh(option, from_str_fn(duration_arg))]

@@ -27,6 +27,16 @@ pub(crate) fn clean(b: &[u8]) -> String {
     out
 }
 
+/// The first bytes of a reply that is not what the check expected, so the
+/// message shows what answered instead (another protocol's greeting).
+pub(crate) fn sample(b: &[u8]) -> String {
+    let mut s = clean(&b[..b.len().min(40)]);
+    if b.len() > 40 {
+        s.push_str("...");
+    }
+    s
+}
+
 /// Send `request`, then read until `done` says the reply is complete, the
 /// peer closes, `MAX_REPLY` bytes arrived, or `deadline` passes (an error, unless
 /// some bytes came: the caller judges those).

@@ -3,11 +3,14 @@
 //! (`detail` is e.g. the HTTP status) and `Err(CheckError)` when it is not:
 //! a kind to branch on and a message for people.
 
+pub mod amqp;
 mod error;
 pub mod http;
 mod io;
 pub mod kafka;
 pub mod mongo;
+pub mod mysql;
+pub mod nats;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
@@ -54,6 +57,9 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
         Target::Mongo { host, port } => mongo::check(host, *port, deadline),
         Target::Kafka { host, port } => kafka::check(host, *port, deadline),
         Target::Dns { name } => resolves(name, deadline),
+        Target::Mysql { host, port } => mysql::check(host, *port, deadline),
+        Target::Amqp { host, port } => amqp::check(host, *port, deadline),
+        Target::Nats { host, port } => nats::check(host, *port, deadline),
     }
 }
 
