@@ -9,6 +9,7 @@ mod io;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
+pub mod tls;
 
 pub use error::{CheckError, Kind};
 
