@@ -46,6 +46,39 @@ impl TlsOptions {
     }
 }
 
+/// The TLS flags every checking tool takes, for its `FLAGS` table (each
+/// has its `<TOOL>_<FLAG>` environment variable): `--cacert FILE`,
+/// `--insecure`, `--cert FILE`, `--key FILE`, named as curl names them.
+pub const FLAGS: [crate::cli::Flag; 4] = [
+    crate::cli::Flag::value("cacert", None),
+    crate::cli::Flag::switch("insecure"),
+    crate::cli::Flag::value("cert", None),
+    crate::cli::Flag::value("key", None),
+];
+
+/// The validated TLS options from a tool's flags; a bad combination is a
+/// usage error naming the flags.
+pub fn options(
+    cacert: Option<PathBuf>,
+    insecure: bool,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<TlsOptions, crate::Error> {
+    let o = TlsOptions {
+        cacert,
+        insecure,
+        cert,
+        key,
+    };
+    o.validate().map_err(crate::Error::usage)?;
+    for (p, flag) in [(&o.cacert, "--cacert"), (&o.cert, "--cert"), (&o.key, "--key")] {
+        if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(crate::Error::usage(format!("{flag}: empty path")));
+        }
+    }
+    Ok(o)
+}
+
 #[cfg(feature = "tls")]
 mod stream;
 #[cfg(feature = "tls")]
