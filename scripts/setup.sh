@@ -38,6 +38,7 @@ want strace strace
 want python3-pip /usr/lib/python3/dist-packages/pip
 want docker-compose docker-compose
 want nginx-light nginx
+want openssl openssl
 want skopeo skopeo
 # ring (rustls's crypto provider for https://) compiles C for each target:
 # the aarch64 musl build uses Debian's cross gcc (scripts/dist.sh) and the

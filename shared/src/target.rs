@@ -415,7 +415,9 @@ mod tests {
             panic!()
         };
         assert_eq!((u.tls, u.host_header()), (false, "svc:443".to_string()));
-        assert!(Target::parse("https://u:p@svc/").unwrap_err().contains("credentials"));
+        assert!(Target::parse("https://u:p@svc/")
+            .unwrap_err()
+            .contains("credentials"));
     }
 
     #[test]

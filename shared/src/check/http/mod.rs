@@ -25,9 +25,9 @@ pub use url::{remove_dots, resolve, Resolved, Why};
 use super::CheckError;
 use crate::net;
 use crate::target::HttpUrl;
+use net::Stream as Conn;
 use request::build_request;
 use std::io;
-use net::Stream as Conn;
 use std::time::Instant;
 
 /// Most bytes of response head (status line and headers) read.
@@ -158,7 +158,9 @@ fn follow(
         }
         let same = |v: &HttpUrl| {
             v.tls == next.tls
-                && v.port == next.port && v.path == next.path && v.host.eq_ignore_ascii_case(&next.host)
+                && v.port == next.port
+                && v.path == next.path
+                && v.host.eq_ignore_ascii_case(&next.host)
         };
         if visited.iter().any(same) {
             return Err(format!("redirect loop: {} again after {n} redirects", clip(&next.text)).into());

@@ -89,5 +89,3 @@ mod why;
 pub use stream::{connect, TlsStream};
 #[cfg(feature = "tls")]
 pub use trust::{BUNDLES, MAX_PEM};
-
-

@@ -44,9 +44,11 @@ pub fn connect<S: Stream>(
     let (config, trusted) = trust::client_config(opts, alpn)?;
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| format!("{host:?} is not a host name TLS can verify"))?;
-    let mut conn = ClientConnection::new(config, name).map_err(|e| why::handshake(&e, host, &trusted, opts))?;
+    let mut conn =
+        ClientConnection::new(config, name).map_err(|e| why::handshake(&e, host, &trusted, opts))?;
     while conn.is_handshaking() || conn.wants_write() {
-        sock.set_timeouts(net::left(deadline)?).map_err(|e| net::io_error(&e))?;
+        sock.set_timeouts(net::left(deadline)?)
+            .map_err(|e| net::io_error(&e))?;
         if conn.wants_write() {
             match conn.write_tls(&mut sock) {
                 Ok(_) => {}

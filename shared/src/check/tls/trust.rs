@@ -36,7 +36,10 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The configuration for `opts`, offering `alpn`, and what it trusts, in
 /// words for messages ("--cacert ca.pem", "/etc/ssl/certs/ca-certificates.crt").
-pub(super) fn client_config(opts: &TlsOptions, alpn: &[&[u8]]) -> Result<(Arc<ClientConfig>, String), CheckError> {
+pub(super) fn client_config(
+    opts: &TlsOptions,
+    alpn: &[&[u8]],
+) -> Result<(Arc<ClientConfig>, String), CheckError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(rustls::ALL_VERSIONS)
@@ -54,9 +57,8 @@ pub(super) fn client_config(opts: &TlsOptions, alpn: &[&[u8]]) -> Result<(Arc<Cl
         Some(cert) => {
             let key_file = opts.key.as_ref().unwrap_or(cert);
             let chain = certs(cert, "--cert")?;
-            let key = PrivateKeyDer::from_pem_slice(&read_pem(key_file, "--key")?).map_err(|e| {
-                format!("--key {}: no private key read ({e})", shown(key_file))
-            })?;
+            let key = PrivateKeyDer::from_pem_slice(&read_pem(key_file, "--key")?)
+                .map_err(|e| format!("--key {}: no private key read ({e})", shown(key_file)))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("--cert/--key: {e}"))?
@@ -115,7 +117,8 @@ fn shown(p: &Path) -> String {
 
 /// Read a PEM file, at most `MAX_PEM` bytes; `what` names where it came from.
 fn read_pem(p: &Path, what: &str) -> Result<Vec<u8>, CheckError> {
-    let f = std::fs::File::open(p).map_err(|e| format!("{what} {}: {}", shown(p), crate::net::describe(&e)))?;
+    let f =
+        std::fs::File::open(p).map_err(|e| format!("{what} {}: {}", shown(p), crate::net::describe(&e)))?;
     let mut buf = Vec::new();
     f.take(MAX_PEM + 1)
         .read_to_end(&mut buf)
@@ -152,7 +155,8 @@ fn add(store: &mut RootCertStore, p: &Path, what: &str) -> Result<(), CheckError
 /// files named by subject hash, `0123abcd.0` (links to the certificates,
 /// followed on purpose). Files that are not PEM certificates are skipped.
 fn add_dir(store: &mut RootCertStore, dir: &Path) -> Result<(), CheckError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("$SSL_CERT_DIR {}: {}", shown(dir), crate::net::describe(&e)))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("$SSL_CERT_DIR {}: {}", shown(dir), crate::net::describe(&e)))?;
     for entry in entries.take(MAX_DIR_ENTRIES).flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -229,7 +233,14 @@ mod tests {
     fn hash_names() {
         assert!(is_hash_name("0123abcd.0"));
         assert!(is_hash_name("ABCDEF01.12"));
-        for n in ["0123abcd", "0123abcd.", "0123abc.0", "ca.pem", "0123abcd.r0", "0123abcg.0"] {
+        for n in [
+            "0123abcd",
+            "0123abcd.",
+            "0123abc.0",
+            "ca.pem",
+            "0123abcd.r0",
+            "0123abcg.0",
+        ] {
             assert!(!is_hash_name(n), "{n}");
         }
     }

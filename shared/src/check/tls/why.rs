@@ -22,7 +22,9 @@ pub(super) fn handshake(e: &Error, host: &str, trusted: &str, opts: &TlsOptions)
                 {
                     " (does it require a client certificate? give --cert and --key)"
                 }
-                AlertDescription::ProtocolVersion => " (no TLS version in common: this client speaks TLS 1.2 and 1.3)",
+                AlertDescription::ProtocolVersion => {
+                    " (no TLS version in common: this client speaks TLS 1.2 and 1.3)"
+                }
                 _ => "",
             };
             format!("TLS handshake: the server sent the alert \"{}\"{hint}", alert(a))
@@ -59,13 +61,14 @@ fn certificate(c: &CertificateError, host: &str, trusted: &str) -> String {
         }
         CertificateError::NotValidForName => format!("certificate is not for {host}"),
         CertificateError::NotValidForNameContext { presented, .. } => {
-            let mut names: Vec<String> = presented
+            let all: Vec<&str> = presented.iter().filter_map(|n| san(n)).collect();
+            let mut names: Vec<String> = all
                 .iter()
                 .take(4)
                 .map(|n| crate::out::escape(n.as_bytes()).chars().take(100).collect())
                 .collect();
-            if presented.len() > 4 {
-                names.push(format!("{} more", presented.len() - 4));
+            if all.len() > 4 {
+                names.push(format!("{} more", all.len() - 4));
             }
             if names.is_empty() {
                 format!("certificate names no host (no subjectAltName), not {host}")
@@ -83,6 +86,16 @@ fn certificate(c: &CertificateError, host: &str, trusted: &str) -> String {
         }
         other => format!("certificate verify failed: {}", clean_text(&other.to_string())),
     }
+}
+
+/// A DNS name or IP address from webpki's description of a certificate's
+/// subjectAltName entry (`DnsName("a.example")`, `IpAddress(10.0.0.1)`);
+/// `None` for the kinds a server name is never matched against.
+fn san(entry: &str) -> Option<&str> {
+    entry
+        .strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+        .or_else(|| entry.strip_prefix("IpAddress(").and_then(|r| r.strip_suffix(')')))
 }
 
 /// An alert's name in words: `CertificateRequired` gives "certificate required".
@@ -145,7 +158,10 @@ mod tests {
 
     #[test]
     fn alert_names() {
-        assert_eq!(alert(&AlertDescription::CertificateRequired), "certificate required");
+        assert_eq!(
+            alert(&AlertDescription::CertificateRequired),
+            "certificate required"
+        );
         assert_eq!(alert(&AlertDescription::UnknownCA), "unknown ca");
         assert_eq!(alert(&AlertDescription::HandshakeFailure), "handshake failure");
     }
@@ -157,9 +173,14 @@ mod tests {
         assert_eq!(
             e(CertificateError::NotValidForNameContext {
                 expected: rustls::pki_types::ServerName::try_from("b.test").unwrap(),
-                presented: vec!["DnsName(\"a.test\")".into(), "x\ny".into()],
+                presented: vec![
+                    "DnsName(\"a.test\")".into(),
+                    "DirectoryName".into(),
+                    "IpAddress(10.0.0.1)".into(),
+                    "DnsName(\"x\ny\")".into(),
+                ],
             }),
-            "certificate is for DnsName(\"a.test\"), x\\u{a}y, not b.test"
+            "certificate is for a.test, 10.0.0.1, x\\u{a}y, not b.test"
         );
         assert!(e(CertificateError::UnknownIssuer).contains("unknown issuer (not a CA in --cacert ca.pem;"));
         let m = handshake(
@@ -168,6 +189,9 @@ mod tests {
             "",
             &o,
         );
-        assert!(m.contains("\"certificate required\" (does it require a client certificate?"), "{m}");
+        assert!(
+            m.contains("\"certificate required\" (does it require a client certificate?"),
+            "{m}"
+        );
     }
 }
