@@ -381,13 +381,7 @@ fn expired_and_wrong_name_fail_in_one_line() {
             &format!("https://localhost:{}/health", s.other_name),
         ],
     );
-    fails_with(&o, "-> certificate is for ");
-    let line = stdout(&o);
-    eprintln!("MISMATCH {line}");
-    assert!(
-        line.contains("other.example") && line.contains(", not localhost"),
-        "{line}"
-    );
+    fails_with(&o, "-> certificate is for other.example, not localhost");
 }
 
 #[test]
