@@ -102,10 +102,13 @@ fn san(entry: &str) -> Option<&str> {
 fn alert(a: &AlertDescription) -> String {
     let name = format!("{a:?}");
     let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 && !name[..i].ends_with(|p: char| p.is_ascii_uppercase()) {
+    let mut prev_upper = true;
+    for c in name.chars() {
+        // A capital after a small letter starts a word (`UnknownCA` is "unknown ca").
+        if c.is_ascii_uppercase() && !prev_upper {
             out.push(' ');
         }
+        prev_upper = c.is_ascii_uppercase();
         out.push(c.to_ascii_lowercase());
     }
     out
