@@ -3,6 +3,7 @@
 //! ```text
 //! host:port | tcp://host:port     TCP connect succeeds
 //! http://host[:port]/path         HTTP status 200-399 unless told otherwise
+//! https://host[:port]/path        the same over TLS (default port 443; builds with the tls feature)
 //! unix:///path/to.sock            unix socket connect succeeds
 //! file:///path                    the path exists
 //! postgres://[user@]host[:port][/db]             the server accepts connections (not starting up)
@@ -78,7 +79,7 @@ pub enum Target {
     },
 }
 
-/// An `http://` URL, split as the request needs it.
+/// An `http://` or `https://` URL, split as the request needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpUrl {
     pub host: String,
@@ -87,17 +88,29 @@ pub struct HttpUrl {
     pub path: String,
     /// The original text, for messages.
     pub text: String,
+    /// `https://`: the request goes over TLS.
+    pub tls: bool,
 }
 
 impl HttpUrl {
-    /// The `Host:` header value (port omitted when it is 80, brackets kept for IPv6).
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The `Host:` header value (port omitted when it is the scheme's
+    /// default, 80 or 443; brackets kept for IPv6).
     pub fn host_header(&self) -> String {
         let h = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             h
         } else {
             format!("{h}:{}", self.port)
@@ -308,7 +321,8 @@ impl Target {
                 let (host, port) = host_port(rest.trim_end_matches('/'), None, whole)?;
                 Ok(Target::Tcp { host, port })
             }
-            "http" => {
+            "http" | "https" => {
+                let tls = scheme.eq_ignore_ascii_case("https");
                 let (auth, path) = match rest.find(['/', '?']) {
                     Some(i) => (&rest[..i], &rest[i..]),
                     None => (rest, "/"),
@@ -317,17 +331,14 @@ impl Target {
                     let shown = hide_password(s);
                     return Err(format!("{shown:?}: credentials in the URL are not supported; use --header"));
                 }
-                let (host, port) = host_port(auth, Some(80), whole)?;
+                let (host, port) = host_port(auth, Some(if tls { 443 } else { 80 }), whole)?;
                 let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
                 let path = path.split('#').next().unwrap_or("/").to_string();
                 if path.chars().any(|c| c.is_control() || c == ' ') {
                     return Err(format!("{whole:?}: the path has spaces or control characters (percent-encode them)"));
                 }
-                Ok(Target::Http(HttpUrl { host, port, path, text: s.to_string() }))
+                Ok(Target::Http(HttpUrl { host, port, path, text: s.to_string(), tls }))
             }
-            "https" => Err(format!(
-                "{whole:?}: https is not in this build (dockhand's static builds probe plain http; terminate TLS in front or probe the plain port)"
-            )),
             "unix" => {
                 let path = abs_path(rest, whole, "unix:///run/app.sock")?;
                 crate::cli::unix_socket_path(&path).map_err(|e| format!("{whole:?}: {e}"))?;
@@ -477,6 +488,28 @@ mod tests {
             panic!()
         };
         assert_eq!(u.host_header(), "[::1]:81");
+    }
+
+    #[test]
+    fn https_forms() {
+        let Ok(Target::Http(u)) = Target::parse("HTTPS://svc/health") else {
+            panic!()
+        };
+        assert_eq!(
+            (u.tls, u.port, u.path.as_str(), u.host_header(), u.scheme()),
+            (true, 443, "/health", "svc".to_string(), "https")
+        );
+        let Ok(Target::Http(u)) = Target::parse("https://[::1]:8443") else {
+            panic!()
+        };
+        assert_eq!((u.tls, u.host_header()), (true, "[::1]:8443".to_string()));
+        let Ok(Target::Http(u)) = Target::parse("http://svc:443/") else {
+            panic!()
+        };
+        assert_eq!((u.tls, u.host_header()), (false, "svc:443".to_string()));
+        assert!(Target::parse("https://u:p@svc/")
+            .unwrap_err()
+            .contains("credentials"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 pub mod state;
 
 use argh::FromArgs;
-use dockhand::check::{self, http, CheckError, Kind};
+use dockhand::check::{self, http, tls, CheckError, Kind};
 use dockhand::cli::{self, Env, Flag, Tail};
 use dockhand::duration;
 use dockhand::sys::{pid1, process, signal};
@@ -20,7 +20,7 @@ const TOOL: &str = "healthcheck";
 
 #[derive(FromArgs, Debug)]
 /// Probe TARGET once: exit 0 when healthy, 1 when not, 2 on a usage error.
-/// TARGET: http://host:port/path, tcp://host:port (or host:port),
+/// TARGET: http://host:port/path, https://host:port/path, tcp://host:port (or host:port),
 /// unix:///path.sock, file:///path, postgres://host:port, redis://host:port,
 /// mysql://host:port, amqp://host:port, nats://host:port, mongodb://host:port,
 /// kafka://host:port, dns://name.
@@ -43,6 +43,18 @@ struct Args {
     /// judge the first HTTP response, without following a redirect to the same host
     #[argh(switch)]
     no_follow: bool,
+    /// https: trust only the CA certificates in this PEM file (default: the image's CA bundle, $SSL_CERT_FILE or $SSL_CERT_DIR)
+    #[argh(option)]
+    cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (what the kubelet does for HTTPS probes)
+    #[argh(switch)]
+    insecure: bool,
+    /// https: client certificate (PEM) for servers that require one (mTLS)
+    #[argh(option)]
+    cert: Option<PathBuf>,
+    /// https: the client certificate's private key (PEM; default: in the --cert file)
+    #[argh(option)]
+    key: Option<PathBuf>,
     /// signal PID 1 after --kill-after consecutive failures
     #[argh(switch)]
     kill_pid1: bool,
@@ -103,6 +115,10 @@ const FLAGS: &[Flag] = &[
     http::flags::HEADER,
     http::flags::UNIX_SOCKET,
     http::flags::NO_FOLLOW,
+    tls::FLAGS[0],
+    tls::FLAGS[1],
+    tls::FLAGS[2],
+    tls::FLAGS[3],
     Flag::switch("kill-pid1"),
     Flag::value("kill-after", Some(|v| count_arg(v).map(|_| ()))),
     Flag::value("start-period", Some(duration::check)),
@@ -171,6 +187,10 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
             headers: a.header,
             unix_socket: a.unix_socket,
             no_follow: a.no_follow,
+            cacert: a.cacert,
+            insecure: a.insecure,
+            cert: a.cert,
+            key: a.key,
         },
         std::slice::from_ref(&target),
     )?;

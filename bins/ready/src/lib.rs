@@ -11,6 +11,7 @@ pub mod watchdog;
 
 use argh::FromArgs;
 use dockhand::check::http;
+use dockhand::check::tls;
 use dockhand::cli::{self, Flag, Tail};
 use dockhand::sys::notify;
 use dockhand::sys::process::{self, Forked, ProcessWatch};
@@ -33,7 +34,7 @@ const BARRIER_WAIT: Duration = Duration::from_secs(5);
 /// (same pid, signals, exit status) while a watcher process waits and announces.
 #[argh(example = "ready --when http://127.0.0.1:8000/health --file /run/app.ready -- python -m app")]
 struct Args {
-    /// a target that must answer, repeatable: host:port, tcp://, http://,
+    /// a target that must answer, repeatable: host:port, tcp://, http://, https://,
     /// unix://, file://, postgres://, redis://, mysql://, amqp://, nats://,
     /// mongodb://, kafka://, dns://
     #[argh(option, from_str_fn(target))]
@@ -92,6 +93,18 @@ struct Args {
     /// a target is up after this many successful attempts in a row, --interval apart (default 1)
     #[argh(option, from_str_fn(successes_arg))]
     successes: Option<u32>,
+    /// https: trust only the CA certificates in this PEM file (default: the image's CA bundle, $SSL_CERT_FILE or $SSL_CERT_DIR)
+    #[argh(option)]
+    cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (what the kubelet does for HTTPS probes)
+    #[argh(switch)]
+    insecure: bool,
+    /// https: client certificate (PEM) for servers that require one (mTLS)
+    #[argh(option)]
+    cert: Option<PathBuf>,
+    /// https: the client certificate's private key (PEM; default: in the --cert file)
+    #[argh(option)]
+    key: Option<PathBuf>,
 }
 
 fn report_url(s: &str) -> Result<HttpUrl, String> {
@@ -178,6 +191,10 @@ const FLAGS: &[Flag] = &[
     http::flags::UNIX_SOCKET,
     http::flags::NO_FOLLOW,
     wait::SUCCESSES,
+    tls::FLAGS[0],
+    tls::FLAGS[1],
+    tls::FLAGS[2],
+    tls::FLAGS[3],
 ];
 
 /// The validated configuration.
@@ -313,6 +330,10 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
             headers: a.header,
             unix_socket: a.unix_socket,
             no_follow: a.no_follow,
+            cacert: a.cacert,
+            insecure: a.insecure,
+            cert: a.cert,
+            key: a.key,
         },
         &a.when,
     )?;
@@ -842,7 +863,7 @@ mod tests {
         for (args, want) in [
             (
                 &["--when", "h:1", "--status", "200"][..],
-                "--status applies to http:// targets only",
+                "--status applies to http:// and https:// targets only",
             ),
             (&["--when", "http://h/", "--successes", "0"][..], "--successes"),
             (&["--when", "http://h/", "--unix-socket", "rel"][..], "absolute"),

@@ -6,12 +6,14 @@
 
 use argh::FromArgs;
 use dockhand::check::http;
+use dockhand::check::tls;
 use dockhand::cli::{self, Env, Flag, ProcessEnv, Tail};
 use dockhand::duration::{self, human};
 use dockhand::out;
 use dockhand::target::Target;
 use dockhand::wait::{self, Event, Stop, WaitOptions};
 use dockhand::Error;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const TOOL: &str = "waitfor";
@@ -23,7 +25,7 @@ pub const REFUSED_RETRY: Duration = Duration::from_millis(50);
 /// Wait for every TARGET (in parallel), then run COMMAND in waitfor's place, same PID:
 /// waitfor [OPTIONS] TARGET... [-- COMMAND [ARGS...]]
 #[argh(
-    note = "Targets: host:port, tcp://host:port, http://host[:port]/path, unix:///path.sock, \
+    note = "Targets: host:port, tcp://host:port, http://host[:port]/path, https://host[:port]/path, unix:///path.sock, \
 file:///path, postgres://[user@]host[:port][/db], redis://[[user]:password@]host[:port][/db] (user, password and db \
 percent-decoded), mysql://host[:port], amqp://host[:port], nats://host[:port], mongodb://host[:port], kafka://host[:port], dns://name; IPv6 as [::1]:5432.",
     error_code(0, "every target is up (and there is no COMMAND)"),
@@ -69,6 +71,18 @@ struct Args {
     /// a target is up after this many successful attempts in a row, --interval apart (default 1)
     #[argh(option, from_str_fn(successes_arg))]
     successes: Option<u32>,
+    /// https: trust only the CA certificates in this PEM file (default: the image's CA bundle, $SSL_CERT_FILE or $SSL_CERT_DIR)
+    #[argh(option)]
+    cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (what the kubelet does for HTTPS probes)
+    #[argh(switch)]
+    insecure: bool,
+    /// https: client certificate (PEM) for servers that require one (mTLS)
+    #[argh(option)]
+    cert: Option<PathBuf>,
+    /// https: the client certificate's private key (PEM; default: in the --cert file)
+    #[argh(option)]
+    key: Option<PathBuf>,
 
     /// print nothing while waiting (errors are still printed)
     #[argh(switch, short = 'q')]
@@ -89,6 +103,10 @@ const FLAGS: &[Flag] = &[
     http::flags::UNIX_SOCKET,
     http::flags::NO_FOLLOW,
     wait::SUCCESSES,
+    tls::FLAGS[0],
+    tls::FLAGS[1],
+    tls::FLAGS[2],
+    tls::FLAGS[3],
     Flag::switch("quiet"),
 ];
 
@@ -204,6 +222,10 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
             headers: a.header,
             unix_socket: a.unix_socket,
             no_follow: a.no_follow,
+            cacert: a.cacert,
+            insecure: a.insecure,
+            cert: a.cert,
+            key: a.key,
         },
         &targets,
     )?;
@@ -366,7 +388,7 @@ mod tests {
         assert_eq!(config(&s(&["c:1"]), &NOENV).unwrap().wait.successes, 1);
         let e = config(&s(&["c:1"]), &env).unwrap_err();
         assert!(
-            e.code() == 2 && e.to_string().contains("applies to http:// targets only"),
+            e.code() == 2 && e.to_string().contains("applies to http:// and https:// targets only"),
             "{e}"
         );
         let e = config(&s(&["c:1"]), &[("WAITFOR_SUCCESSES", "0")]).unwrap_err();

@@ -14,6 +14,7 @@ pub mod nats;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
+pub mod tls;
 
 pub use error::{CheckError, Kind};
 

@@ -1,6 +1,7 @@
 //! The HTTP probe's flags, parsed one way by healthcheck, waitfor and ready:
 //! `--status`, `--body-contains`, `--header`, `--unix-socket` and
-//! `--no-follow`. argh needs the fields in each tool's own `Args`; what they
+//! `--no-follow`, and the TLS flags of https:// (`--cacert`, `--insecure`,
+//! `--cert`, `--key`: see check::tls). argh needs the fields in each tool's own `Args`; what they
 //! share is here: the value parsers argh calls, the entries of each tool's
 //! environment table (`<TOOL>_HEADER`...), and the check that turns what was
 //! given into `Options`, refusing flags that no http:// target would use.
@@ -39,6 +40,10 @@ pub struct Given {
     pub headers: Vec<String>,
     pub unix_socket: Option<PathBuf>,
     pub no_follow: bool,
+    pub cacert: Option<PathBuf>,
+    pub insecure: bool,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// Validate what was given against the targets: each flag needs an http://
@@ -52,11 +57,15 @@ pub fn options(g: Given, targets: &[Target]) -> Result<Options, Error> {
         (!g.headers.is_empty(), "--header"),
         (g.unix_socket.is_some(), "--unix-socket"),
         (g.no_follow, "--no-follow"),
+        (g.cacert.is_some(), "--cacert"),
+        (g.insecure, "--insecure"),
+        (g.cert.is_some(), "--cert"),
+        (g.key.is_some(), "--key"),
     ] {
         if given && !has_http {
             return Err(Error::usage(match targets {
-                [one] => format!("{flag} applies to http:// targets only, not {one}"),
-                _ => format!("{flag} applies to http:// targets only, and none is given"),
+                [one] => format!("{flag} applies to http:// and https:// targets only, not {one}"),
+                _ => format!("{flag} applies to http:// and https:// targets only, and none is given"),
             }));
         }
     }
@@ -76,6 +85,7 @@ pub fn options(g: Given, targets: &[Target]) -> Result<Options, Error> {
         body_contains: g.body_contains,
         unix_socket: g.unix_socket,
         no_follow: g.no_follow,
+        tls: super::super::tls::options(g.cacert, g.insecure, g.cert, g.key)?,
     })
 }
 
@@ -94,7 +104,7 @@ mod tests {
         assert_eq!(e.code(), 2);
         assert!(
             e.to_string()
-                .contains("--header applies to http:// targets only, not tcp://h:1"),
+                .contains("--header applies to http:// and https:// targets only, not tcp://h:1"),
             "{e}"
         );
         let e = options(g.clone(), &[t("h:1"), t("file:///x")]).unwrap_err();
