@@ -7,6 +7,7 @@
 //! file:///path                    the path exists
 //! postgres://[user@]host[:port][/db]             the server accepts connections (not starting up)
 //! redis://[[user]:password@]host[:port][/db]      PING answers PONG (not LOADING)
+//! grpc://host:port[/service]      grpc.health.v1 Check answers SERVING
 //! ```
 //! IPv6 literals go in brackets: `[::1]:5432`, `http://[::1]:8000/health`.
 //! In postgres:// and redis:// the user, password and database are
@@ -42,6 +43,12 @@ pub enum Target {
         password: Option<String>,
         /// `SELECT db` is sent when given.
         db: Option<u32>,
+    },
+    /// grpc.health.v1.Health/Check over h2c; `service` "" asks about the server.
+    Grpc {
+        host: String,
+        port: u16,
+        service: String,
     },
 }
 
@@ -92,6 +99,13 @@ impl fmt::Display for Target {
                 match db {
                     Some(n) => write!(f, "/{n}"),
                     None => Ok(()),
+                }
+            }
+            Target::Grpc { host, port, service } => {
+                write!(f, "grpc://{}", hp(host, *port))?;
+                match service.is_empty() {
+                    true => Ok(()),
+                    false => write!(f, "/{service}"),
                 }
             }
         }
@@ -329,8 +343,24 @@ impl Target {
                 let (host, port) = host_port(hp, Some(6379), shown)?;
                 Ok(Target::Redis { host, port, user, password, db })
             }
+            "grpc" => {
+                let (auth, service) = rest.split_once('/').unwrap_or((rest, ""));
+                if auth.contains('@') {
+                    return Err(format!("{whole:?}: credentials in the URL are not supported; use --header"));
+                }
+                // gRPC has no default port: the kubelet and grpc-health-probe want one too.
+                let (host, port) = host_port(auth, None, whole)?;
+                let service = percent_decode(service, "service name", whole)?;
+                if service.chars().any(|c| c.is_control() || c == ' ' || c == '?' || c == '#') {
+                    return Err(format!("{whole:?}: the service name has a space, ?, # or a control character (percent-encode it)"));
+                }
+                Ok(Target::Grpc { host, port, service })
+            }
+            "grpcs" => Err(format!(
+                "{whole:?}: grpcs:// needs TLS support, not built in (probe a plaintext port with grpc://)"
+            )),
             other => Err(format!(
-                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres:// or redis://)"
+                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres://, redis:// or grpc://)"
             )),
         }
     }
@@ -524,6 +554,39 @@ mod tests {
             ("unix://relative.sock", "absolute"),
             ("", "empty"),
             ("http://a b/", "valid host"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn grpc_forms() {
+        let g = |h: &str, p, s: &str| Target::Grpc {
+            host: h.into(),
+            port: p,
+            service: s.into(),
+        };
+        assert_eq!(
+            Target::parse("grpc://127.0.0.1:50051"),
+            Ok(g("127.0.0.1", 50051, ""))
+        );
+        assert_eq!(Target::parse("grpc://svc:9000/"), Ok(g("svc", 9000, "")));
+        assert_eq!(
+            Target::parse("GRPC://[::1]:9000/my.pkg.Orders"),
+            Ok(g("::1", 9000, "my.pkg.Orders"))
+        );
+        assert_eq!(Target::parse("grpc://h:1/a%20b/c"), Err("\"grpc://h:1/a%20b/c\": the service name has a space, ?, # or a control character (percent-encode it)".into()));
+        assert_eq!(Target::parse("grpc://h:1/a%2Fb"), Ok(g("h", 1, "a/b")));
+        assert_eq!(g("::1", 9000, "x").to_string(), "grpc://[::1]:9000/x");
+        assert_eq!(g("h", 1, "").to_string(), "grpc://h:1");
+        for (bad, why) in [
+            ("grpc://svc", "missing port"),
+            ("grpc://svc/x", "missing port"),
+            ("grpc://u:p@svc:1", "credentials"),
+            ("grpc://svc:1/x?y", "service name"),
+            ("grpc://svc:1/%zz", "bad percent-encoding in the service name"),
+            ("grpcs://svc:443", "grpcs:// needs TLS support, not built in"),
         ] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

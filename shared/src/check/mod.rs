@@ -4,6 +4,7 @@
 //! a kind to branch on and a message for people.
 
 mod error;
+pub mod grpc;
 pub mod http;
 mod io;
 pub mod phase;
@@ -48,6 +49,10 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
                 db: *db,
             };
             redis::check(host, *port, &login, deadline)
+        }
+        // gRPC metadata comes from the same --header flag as HTTP headers.
+        Target::Grpc { host, port, service } => {
+            grpc::check(host, *port, service, &opts.http.headers, deadline)
         }
     }
 }
