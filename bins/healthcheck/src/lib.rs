@@ -32,7 +32,7 @@ struct Args {
     /// the HTTP body (first 64 KiB) must contain this text
     #[argh(option)]
     body_contains: Option<String>,
-    /// extra HTTP request header "Name: value" (repeatable); Host, User-Agent and Accept replace ours, and an empty User-Agent or Accept sends none
+    /// extra HTTP request header "Name: value" (repeatable); Host, User-Agent and Accept replace ours, and an empty User-Agent or Accept sends none; for grpc:// it is metadata (Host sets :authority)
     #[argh(option, from_str_fn(header_arg))]
     header: Vec<String>,
     /// send the HTTP request over this unix socket
@@ -148,10 +148,16 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         return Err(Error::usage("--timeout must be more than 0"));
     }
     let is_http = matches!(target, Target::Http(_));
+    let is_grpc = matches!(target, Target::Grpc { .. });
+    if is_grpc {
+        for h in &a.header {
+            dockhand::check::grpc::check_metadata(h).map_err(|e| Error::usage(format!("--header {e}")))?;
+        }
+    }
     for (given, flag) in [
         (a.status.is_some(), "--status"),
         (a.body_contains.is_some(), "--body-contains"),
-        (!a.header.is_empty(), "--header"),
+        (!a.header.is_empty() && !is_grpc, "--header"),
         (a.unix_socket.is_some(), "--unix-socket"),
         (a.no_follow, "--no-follow"),
     ] {
@@ -441,6 +447,9 @@ mod tests {
         assert!(c.http.no_follow);
         let c = config(&s(&["--no-follow", "http://h/"]), &[("X", "")]).unwrap();
         assert!(c.http.no_follow);
+        // gRPC metadata comes from --header too.
+        let c = config(&s(&["--header", "x-token: t", "grpc://h:1/svc"]), &[("X", "")]).unwrap();
+        assert_eq!(c.http.headers, s(&["x-token: t"]));
     }
 
     #[test]
@@ -461,6 +470,14 @@ mod tests {
             ),
             (&["--header", "bad", "http://h/"][..], "--header"),
             (&["--no-follow", "h:1"][..], "--no-follow"),
+            (
+                &["--header", "grpc-timeout: 1S", "grpc://h:1"][..],
+                "set by the gRPC check",
+            ),
+            (
+                &["--status", "200", "grpc://h:1"][..],
+                "--status applies to http:// targets only",
+            ),
             (&["ftp://h"][..], "unknown scheme"),
             (
                 &["--unix-socket", &long_sock, "http://h/"][..],
