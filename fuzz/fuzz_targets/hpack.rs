@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let r = d.decode(block, &mut out, LIST);
         let list: usize = out.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
         assert!(list <= LIST, "list of {list} bytes");
-        assert!(d.table().1 <= LIMIT, "table of {} bytes", d.table().1);
+        assert!(d.size() <= LIMIT, "table of {} bytes", d.size());
         if let Err(e) = r {
             assert!(!e.contains('\n'));
             return;

@@ -55,5 +55,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(path.as_os_str().len() <= 107, "{s:?} -> {t:?}");
         }
         Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),
+        Target::Grpc { host, service, .. } => {
+            assert!(!host.is_empty(), "{s:?} -> {t:?}");
+            assert!(!service.chars().any(|c| c.is_control() || c == ' '), "{s:?} -> {t:?}");
+        }
     }
 });

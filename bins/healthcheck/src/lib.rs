@@ -21,7 +21,8 @@ const TOOL: &str = "healthcheck";
 #[derive(FromArgs, Debug)]
 /// Probe TARGET once: exit 0 when healthy, 1 when not, 2 on a usage error.
 /// TARGET: http://host:port/path, tcp://host:port (or host:port),
-/// unix:///path.sock, file:///path, postgres://host:port, redis://host:port.
+/// unix:///path.sock, file:///path, postgres://host:port, redis://host:port,
+/// grpc://host:port[/service].
 struct Args {
     /// bound on the whole probe: resolution, connect, request, response (default 3s)
     #[argh(option, from_str_fn(duration_arg))]

@@ -29,7 +29,7 @@ const BARRIER_WAIT: Duration = Duration::from_secs(5);
 #[argh(example = "ready --when http://127.0.0.1:8000/health --file /run/app.ready -- python -m app")]
 struct Args {
     /// a target that must answer, repeatable: host:port, tcp://, http://,
-    /// unix://, file://, postgres://, redis://
+    /// unix://, file://, postgres://, redis://, grpc://
     #[argh(option, from_str_fn(target))]
     when: Vec<Target>,
     /// marker file: removed at start, written atomically (pid and time) when ready

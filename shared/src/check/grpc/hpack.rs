@@ -219,10 +219,14 @@ impl Decoder {
         }
     }
 
-    /// The dynamic table (newest first) and its size, for tests.
-    pub fn table(&self) -> (Vec<(&[u8], &[u8])>, usize) {
-        let t = self.table.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-        (t, self.size)
+    /// The dynamic table's entries, newest first.
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.iter().map(|(n, v)| (&n[..], &v[..]))
+    }
+
+    /// The dynamic table's size as RFC 7541 4.1 counts it.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     fn evict_to(&mut self, max: usize) {

@@ -289,3 +289,14 @@ fn request_is_well_formed() {
         assert_eq!(check_metadata(h).is_ok(), ok, "{h}");
     }
 }
+
+#[test]
+fn answers_captured_from_grpcio() {
+    // What grpcio 1.85.1's health service sent to our request (the fuzz
+    // seeds): Huffman-coded, indexed header fields, and trailers.
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/grpc_h2/");
+    let judged = |name: &str| judge_bytes(&std::fs::read(format!("{corpus}{name}")).unwrap());
+    assert_eq!(judged("serving"), Ok("SERVING".into()));
+    assert_eq!(judged("not_serving").unwrap_err(), "NOT_SERVING");
+    assert_eq!(judged("not_found").unwrap_err(), "grpc-status 5 (NOT_FOUND)");
+}
