@@ -624,6 +624,92 @@ def sec_health(ctx):
                       1_000_000 / 1024 / best_rss.rss_kib() if best_rss else None))
 
 
+# --- https health probe -------------------------------------------------------------------------
+
+
+def test_ca(workdir):
+    """A test CA and a server certificate for 127.0.0.1 signed by it (P-256), made with openssl:
+    (ca.pem, server.pem, server.key) paths."""
+    d = os.path.join(workdir, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bench-ca",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    ossl("req", "-new", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+         "-days", "2", "-out", "server.pem", "-extfile", "ext")
+    return tuple(os.path.join(d, f) for f in ("ca.pem", "server.pem", "server.key"))
+
+
+def sec_health_https(ctx):
+    log("https health probe")
+    import ssl
+    if not which("openssl"):
+        ctx.targets.append(("healthcheck", "https probe wall time <= 0.5x curl", "openssl not installed",
+                            "missing"))
+        return
+    ca, cert, key = test_ca(ctx.workdir)
+    srv = Server()
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    srv.httpd.socket = tls.wrap_socket(srv.httpd.socket, server_side=True)
+    url = "https://127.0.0.1:%d/health" % srv.port
+
+    def reset():
+        srv.hits = 0
+
+    def probe_check(s, out, err):
+        if s.code != 0:
+            return s.describe() + " on a healthy endpoint (expected 0)"
+        if srv.hits != 1:
+            return "the server saw %d requests for /health, expected 1" % srv.hits
+        return None
+
+    cmds = [
+        ctx.tool("healthcheck", ["--cacert", ca, url]),
+        peer("curl", ["-fsS", "--cacert", ca, "-o", "/dev/null", url], "curl"),
+    ]
+    for c in cmds:
+        c.setup = reset
+        c.check = probe_check
+        c.timeout = 10.0
+    n = ctx.rounds(100, 10)
+    try:
+        rounds = m.interleave(cmds, ctx.workdir, min_runs=min(20, n), max_runs=n, budget_s=25, warmup=3, log=log)
+    finally:
+        srv.close()
+    log("  %d rounds" % rounds)
+    for c in cmds:
+        c.shown = c.shown.replace(str(srv.port), "PORT").replace(ca, "CA.pem")
+    best = m.best_peer(cmds)
+    ratio_target(ctx, "healthcheck", "https probe wall time <= 0.5x curl", cmds[0], cmds[1], 0.5)
+    if m.LAUNCHER:
+        abs_target(ctx, "healthcheck", "https probe peak RSS < 2 MB (2 000 000 bytes)", cmds[0],
+                   lambda c: c.rss_kib() * 1024, 1_999_999, lambda v: "%s (%d bytes)" % (rp.fmt_kib(v / 1024), v))
+    else:
+        ctx.targets.append(("healthcheck", "https probe peak RSS < 2 MB", "no launcher: " + ctx.launcher,
+                            "not measured"))
+
+    def render():
+        return "\n".join([
+            "One probe of `GET /health` over TLS (Python's ssl module on the same threaded HTTP server, "
+            "TLS 1.3, a P-256 certificate for 127.0.0.1 from a test CA made with openssl), both tools "
+            "verifying against that CA (`--cacert`). Every check run must make exactly one request and exit 0.",
+            "",
+            rp.time_table(cmds, best, []),
+        ])
+
+    ctx.sections.append(("Health probe over https", render))
+    ctx.chart.append(("Health probe over https: wall time", group_bars(cmds, best), tick(0.5, cmds[1], best)))
+
+
 # --- waiting ------------------------------------------------------------------------------------
 
 
@@ -1167,7 +1253,7 @@ def write_report(ctx, out_dir, started, elapsed, only):
 
 
 SECTIONS = {"sizes": sec_sizes, "exec": sec_exec, "chown": sec_chown, "health": sec_health,
-            "wait": sec_wait, "ldcheck": sec_ldcheck}
+            "health-https": sec_health_https, "wait": sec_wait, "ldcheck": sec_ldcheck}
 
 
 def main():

@@ -24,6 +24,7 @@ peers=(
     catatonit:/usr/bin/catatonit
     busybox-static:/bin/busybox
     curl:/usr/bin/curl
+    openssl:/usr/bin/openssl
     wget:/usr/bin/wget
     python3:/usr/bin/python3
     python3-pip:/usr/lib/python3/dist-packages/pip

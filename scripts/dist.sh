@@ -51,6 +51,18 @@ if head=$(git rev-parse HEAD 2>/dev/null); then
     [[ -z $(git status --porcelain --untracked-files=no 2>/dev/null) ]] || commit+=-dirty
 fi
 
+# ring (the crypto under rustls, in healthcheck, waitfor and ready) compiles
+# C and assembly for the target: Debian's gcc for x86_64 and its aarch64 cross
+# gcc (gcc-aarch64-linux-gnu, from make setup) for aarch64. ring's C needs no
+# libc headers, so a glibc cross compiler builds it for musl. Build paths are
+# mapped away so the objects do not depend on the checkout's path.
+for t in x86_64:gcc:ar aarch64:aarch64-linux-gnu-gcc:aarch64-linux-gnu-ar; do
+    IFS=: read -r a cc ar <<<"$t"
+    command -v "$cc" >/dev/null 2>&1 || { echo "dist: $cc is not installed (needed to build ring for $a); run make setup" >&2; exit 1; }
+    export "CC_${a}_unknown_linux_musl=$cc" "AR_${a}_unknown_linux_musl=$ar" \
+        "CFLAGS_${a}_unknown_linux_musl=-ffile-prefix-map=$PWD=. -ffile-prefix-map=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+done
+
 declare -A used
 pkgs=(); for t in "${tools[@]}"; do pkgs+=(-p "$t"); done
 

@@ -38,7 +38,14 @@ want strace strace
 want python3-pip /usr/lib/python3/dist-packages/pip
 want docker-compose docker-compose
 want nginx-light nginx
+want openssl openssl
 want skopeo skopeo
+# ring (rustls's crypto provider for https://) compiles C for each target:
+# the aarch64 musl build uses Debian's cross gcc (scripts/dist.sh) and the
+# C headers ring includes (assert.h, string.h: declarations only, nothing of
+# glibc is linked).
+want gcc-aarch64-linux-gnu aarch64-linux-gnu-gcc
+want libc6-dev-arm64-cross /usr/aarch64-linux-gnu/include/assert.h
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) != 0 ]]; then

@@ -165,6 +165,27 @@ pub fn unix_connect(
     }
 }
 
+/// A connected stream whose every read and write can be bounded: what a
+/// check talks over (TCP, a unix socket, TLS over either).
+pub trait Stream: io::Read + io::Write {
+    /// Bound each following read and write by `d`.
+    fn set_timeouts(&self, d: Duration) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_timeouts(&self, d: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(d))?;
+        self.set_write_timeout(Some(d))
+    }
+}
+
+impl Stream for std::os::unix::net::UnixStream {
+    fn set_timeouts(&self, d: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(d))?;
+        self.set_write_timeout(Some(d))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

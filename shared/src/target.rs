@@ -3,11 +3,13 @@
 //! ```text
 //! host:port | tcp://host:port     TCP connect succeeds
 //! http://host[:port]/path         HTTP status 200-399 unless told otherwise
+//! https://host[:port]/path        the same over TLS (default port 443; builds with the tls feature)
 //! unix:///path/to.sock            unix socket connect succeeds
 //! file:///path                    the path exists
 //! postgres://[user@]host[:port][/db]             the server accepts connections (not starting up)
 //! redis://[[user]:password@]host[:port][/db]      PING answers PONG (not LOADING)
 //! grpc://host:port[/service]      grpc.health.v1 Check answers SERVING
+//! grpcs://host:port[/service]     the same over TLS (ALPN h2; builds with the tls feature)
 //! ```
 //! IPv6 literals go in brackets: `[::1]:5432`, `http://[::1]:8000/health`.
 //! In postgres:// and redis:// the user, password and database are
@@ -44,15 +46,17 @@ pub enum Target {
         /// `SELECT db` is sent when given.
         db: Option<u32>,
     },
-    /// grpc.health.v1.Health/Check over h2c; `service` "" asks about the server.
+    /// grpc.health.v1.Health/Check over h2c, or over TLS (`grpcs://`);
+    /// `service` "" asks about the server.
     Grpc {
         host: String,
         port: u16,
         service: String,
+        tls: bool,
     },
 }
 
-/// An `http://` URL, split as the request needs it.
+/// An `http://` or `https://` URL, split as the request needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpUrl {
     pub host: String,
@@ -61,17 +65,29 @@ pub struct HttpUrl {
     pub path: String,
     /// The original text, for messages.
     pub text: String,
+    /// `https://`: the request goes over TLS.
+    pub tls: bool,
 }
 
 impl HttpUrl {
-    /// The `Host:` header value (port omitted when it is 80, brackets kept for IPv6).
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The `Host:` header value (port omitted when it is the scheme's
+    /// default, 80 or 443; brackets kept for IPv6).
     pub fn host_header(&self) -> String {
         let h = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             h
         } else {
             format!("{h}:{}", self.port)
@@ -101,8 +117,14 @@ impl fmt::Display for Target {
                     None => Ok(()),
                 }
             }
-            Target::Grpc { host, port, service } => {
-                write!(f, "grpc://{}", hp(host, *port))?;
+            Target::Grpc {
+                host,
+                port,
+                service,
+                tls,
+            } => {
+                let scheme = if *tls { "grpcs" } else { "grpc" };
+                write!(f, "{scheme}://{}", hp(host, *port))?;
                 match service.is_empty() {
                     true => Ok(()),
                     false => write!(f, "/{service}"),
@@ -264,7 +286,8 @@ impl Target {
                 let (host, port) = host_port(rest.trim_end_matches('/'), None, whole)?;
                 Ok(Target::Tcp { host, port })
             }
-            "http" => {
+            "http" | "https" => {
+                let tls = scheme.eq_ignore_ascii_case("https");
                 let (auth, path) = match rest.find(['/', '?']) {
                     Some(i) => (&rest[..i], &rest[i..]),
                     None => (rest, "/"),
@@ -273,17 +296,14 @@ impl Target {
                     let shown = hide_password(s);
                     return Err(format!("{shown:?}: credentials in the URL are not supported; use --header"));
                 }
-                let (host, port) = host_port(auth, Some(80), whole)?;
+                let (host, port) = host_port(auth, Some(if tls { 443 } else { 80 }), whole)?;
                 let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
                 let path = path.split('#').next().unwrap_or("/").to_string();
                 if path.chars().any(|c| c.is_control() || c == ' ') {
                     return Err(format!("{whole:?}: the path has spaces or control characters (percent-encode them)"));
                 }
-                Ok(Target::Http(HttpUrl { host, port, path, text: s.to_string() }))
+                Ok(Target::Http(HttpUrl { host, port, path, text: s.to_string(), tls }))
             }
-            "https" => Err(format!(
-                "{whole:?}: https is not in this build (dockhand's static builds probe plain http; terminate TLS in front or probe the plain port)"
-            )),
             "unix" => {
                 let path = abs_path(rest, whole, "unix:///run/app.sock")?;
                 crate::cli::unix_socket_path(&path).map_err(|e| format!("{whole:?}: {e}"))?;
@@ -343,7 +363,8 @@ impl Target {
                 let (host, port) = host_port(hp, Some(6379), shown)?;
                 Ok(Target::Redis { host, port, user, password, db })
             }
-            "grpc" => {
+            "grpc" | "grpcs" => {
+                let tls = scheme.eq_ignore_ascii_case("grpcs");
                 let (auth, service) = rest.split_once('/').unwrap_or((rest, ""));
                 if auth.contains('@') {
                     return Err(format!("{whole:?}: credentials in the URL are not supported; use --header"));
@@ -354,13 +375,10 @@ impl Target {
                 if service.chars().any(|c| c.is_control() || c == ' ' || c == '?' || c == '#') {
                     return Err(format!("{whole:?}: the service name has a space, ?, # or a control character (percent-encode it)"));
                 }
-                Ok(Target::Grpc { host, port, service })
+                Ok(Target::Grpc { host, port, service, tls })
             }
-            "grpcs" => Err(format!(
-                "{whole:?}: grpcs:// needs TLS support, not built in (probe a plaintext port with grpc://)"
-            )),
             other => Err(format!(
-                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres://, redis:// or grpc://)"
+                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres://, redis://, grpc:// or grpcs://)"
             )),
         }
     }
@@ -415,6 +433,28 @@ mod tests {
             panic!()
         };
         assert_eq!(u.host_header(), "[::1]:81");
+    }
+
+    #[test]
+    fn https_forms() {
+        let Ok(Target::Http(u)) = Target::parse("HTTPS://svc/health") else {
+            panic!()
+        };
+        assert_eq!(
+            (u.tls, u.port, u.path.as_str(), u.host_header(), u.scheme()),
+            (true, 443, "/health", "svc".to_string(), "https")
+        );
+        let Ok(Target::Http(u)) = Target::parse("https://[::1]:8443") else {
+            panic!()
+        };
+        assert_eq!((u.tls, u.host_header()), (true, "[::1]:8443".to_string()));
+        let Ok(Target::Http(u)) = Target::parse("http://svc:443/") else {
+            panic!()
+        };
+        assert_eq!((u.tls, u.host_header()), (false, "svc:443".to_string()));
+        assert!(Target::parse("https://u:p@svc/")
+            .unwrap_err()
+            .contains("credentials"));
     }
 
     #[test]
@@ -563,6 +603,7 @@ mod tests {
     #[test]
     fn grpc_forms() {
         let g = |h: &str, p, s: &str| Target::Grpc {
+            tls: false,
             host: h.into(),
             port: p,
             service: s.into(),
@@ -580,13 +621,21 @@ mod tests {
         assert_eq!(Target::parse("grpc://h:1/a%2Fb"), Ok(g("h", 1, "a/b")));
         assert_eq!(g("::1", 9000, "x").to_string(), "grpc://[::1]:9000/x");
         assert_eq!(g("h", 1, "").to_string(), "grpc://h:1");
+        let Ok(Target::Grpc { tls, .. }) = Target::parse("grpcs://h:443/x") else {
+            panic!()
+        };
+        assert!(tls);
+        assert_eq!(
+            Target::parse("grpcs://h:443/x").unwrap().to_string(),
+            "grpcs://h:443/x"
+        );
         for (bad, why) in [
             ("grpc://svc", "missing port"),
             ("grpc://svc/x", "missing port"),
             ("grpc://u:p@svc:1", "credentials"),
             ("grpc://svc:1/x?y", "service name"),
             ("grpc://svc:1/%zz", "bad percent-encoding in the service name"),
-            ("grpcs://svc:443", "grpcs:// needs TLS support, not built in"),
+            ("grpcs://svc", "missing port"),
         ] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

@@ -1,6 +1,7 @@
 //! grpc:// targets against a real gRPC server: grpcio with its standard
 //! health service (tests/fixtures/grpc_server.py, installed by `make setup`
-//! into .cache/grpc), driven through healthcheck, waitfor and ready.
+//! into .cache/grpc), driven through healthcheck, waitfor and ready; and
+//! over TLS (grpcs://) with certificates made here by openssl.
 
 use dockhand_tests::*;
 use std::io::{BufRead, BufReader};
@@ -202,7 +203,7 @@ fn ready_announces_once_serving() {
 }
 
 #[test]
-fn a_silent_port_times_out_and_grpcs_is_not_built_in() {
+fn a_silent_port_times_out() {
     // Accepted by the kernel, never answered: the deadline ends the probe.
     let l = HeldPort::new();
     let port = l.port();
@@ -213,10 +214,131 @@ fn a_silent_port_times_out_and_grpcs_is_not_built_in() {
         stdout(&o),
         format!("unhealthy: grpc://127.0.0.1:{port} -> timed out after 500ms\n")
     );
-    let o = run(healthcheck().arg("grpcs://127.0.0.1:1"));
-    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}
+
+/// A CA and a certificate for 127.0.0.1 and localhost signed by it, made by
+/// openssl in `dir`: ca.pem, leaf.pem, leaf.key.
+fn certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let o = run(Command::new("openssl").current_dir(dir).args(args));
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=grpc test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+}
+
+#[test]
+fn grpcs_over_tls_with_alpn_h2() {
+    let test = "grpcs_over_tls_with_alpn_h2";
+    if !have("openssl", &["version"]) {
+        skip(test, "needs the openssl command (Debian package openssl)");
+        return;
+    }
+    let dir = TempDir::new("grpcs");
+    certificates(dir.path());
+    let (cert, key) = (dir.join("leaf.pem"), dir.join("leaf.key"));
+    let Some(s) = Server::start(
+        test,
+        &[
+            "--tls",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            "--serving",
+            "app",
+        ],
+    ) else {
+        return;
+    };
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let t = format!("grpcs://127.0.0.1:{}/app", s.port);
+    let o = run(healthcheck().args(["--cacert", ca, "--header", "x-token: t", &t]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(
-        stderr(&o).contains("grpcs:// needs TLS support, not built in"),
+        stdout(&o).starts_with(&format!("healthy: {t} -> SERVING in ")),
         "{o:?}"
     );
+    assert_eq!(s.expect("call "), "call service=app x-token=t");
+    // Verified like https://: an unknown issuer is refused before any request.
+    let o = run(healthcheck().arg(&t));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stdout(&o).contains("unknown issuer"), "{o:?}");
+    let o = run(healthcheck().args(["--insecure", &t]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // waitfor and ready take the same flags.
+    let o = run(Command::new(bin("waitfor")).args(["--timeout", "60s", "--cacert", ca, &t]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = run(Command::new(bin("ready")).args([
+        "--when",
+        &t,
+        "--cacert",
+        ca,
+        "--print",
+        "UP",
+        "--timeout",
+        "60s",
+    ]));
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "UP\n"), "{o:?}");
+    // grpc:// (h2c) to the TLS port is not mistaken for an answer.
+    let o = run(healthcheck().arg(format!("grpc://127.0.0.1:{}/app", s.port)));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
 }

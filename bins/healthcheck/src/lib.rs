@@ -7,7 +7,7 @@
 pub mod state;
 
 use argh::FromArgs;
-use dockhand::check::{self, http, CheckError, Kind};
+use dockhand::check::{self, http, tls, CheckError, Kind};
 use dockhand::cli::{self, Env, Flag, Tail};
 use dockhand::duration;
 use dockhand::sys::{pid1, process, signal};
@@ -20,9 +20,9 @@ const TOOL: &str = "healthcheck";
 
 #[derive(FromArgs, Debug)]
 /// Probe TARGET once: exit 0 when healthy, 1 when not, 2 on a usage error.
-/// TARGET: http://host:port/path, tcp://host:port (or host:port),
+/// TARGET: http://host:port/path, https://host:port/path, tcp://host:port (or host:port),
 /// unix:///path.sock, file:///path, postgres://host:port, redis://host:port,
-/// grpc://host:port[/service].
+/// grpc://host:port[/service], grpcs://host:port[/service].
 struct Args {
     /// bound on the whole probe: resolution, connect, request, response (default 3s)
     #[argh(option, from_str_fn(duration_arg))]
@@ -42,6 +42,18 @@ struct Args {
     /// judge the first HTTP response, without following a redirect to the same host
     #[argh(switch)]
     no_follow: bool,
+    /// https: trust only the CA certificates in this PEM file (default: the image's CA bundle, $SSL_CERT_FILE or $SSL_CERT_DIR)
+    #[argh(option)]
+    cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (what the kubelet does for HTTPS probes)
+    #[argh(switch)]
+    insecure: bool,
+    /// https: client certificate (PEM) for servers that require one (mTLS)
+    #[argh(option)]
+    cert: Option<PathBuf>,
+    /// https: the client certificate's private key (PEM; default: in the --cert file)
+    #[argh(option)]
+    key: Option<PathBuf>,
     /// signal PID 1 after --kill-after consecutive failures
     #[argh(switch)]
     kill_pid1: bool,
@@ -93,6 +105,10 @@ const FLAGS: &[Flag] = &[
     Flag::value("header", Some(http::check_header)),
     Flag::value("unix-socket", None),
     Flag::switch("no-follow"),
+    tls::FLAGS[0],
+    tls::FLAGS[1],
+    tls::FLAGS[2],
+    tls::FLAGS[3],
     Flag::switch("kill-pid1"),
     Flag::value("kill-after", Some(|v| count_arg(v).map(|_| ()))),
     Flag::value("start-period", Some(duration::check)),
@@ -164,7 +180,20 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
     ] {
         if given && !is_http {
             return Err(Error::usage(format!(
-                "{flag} applies to http:// targets only, not {target}"
+                "{flag} applies to http:// and https:// targets only, not {target}"
+            )));
+        }
+    }
+    let is_grpcs = matches!(target, Target::Grpc { tls: true, .. });
+    for (given, flag) in [
+        (a.cacert.is_some(), "--cacert"),
+        (a.insecure, "--insecure"),
+        (a.cert.is_some(), "--cert"),
+        (a.key.is_some(), "--key"),
+    ] {
+        if given && !is_http && !is_grpcs {
+            return Err(Error::usage(format!(
+                "{flag} applies to http://, https:// and grpcs:// targets only, not {target}"
             )));
         }
     }
@@ -211,6 +240,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
             body_contains: a.body_contains,
             unix_socket: a.unix_socket,
             no_follow: a.no_follow,
+            tls: tls::options(a.cacert, a.insecure, a.cert, a.key)?,
         },
         kill,
         state,
@@ -451,6 +481,8 @@ mod tests {
         // gRPC metadata comes from --header too.
         let c = config(&s(&["--header", "x-token: t", "grpc://h:1/svc"]), &[("X", "")]).unwrap();
         assert_eq!(c.http.headers, s(&["x-token: t"]));
+        let c = config(&s(&["--insecure", "grpcs://h:1/svc"]), &[("X", "")]).unwrap();
+        assert!(c.http.tls.insecure);
     }
 
     #[test]
@@ -477,7 +509,11 @@ mod tests {
             ),
             (
                 &["--status", "200", "grpc://h:1"][..],
-                "--status applies to http:// targets only",
+                "--status applies to http:// and https://",
+            ),
+            (
+                &["--insecure", "grpc://h:1"][..],
+                "--insecure applies to http://, https:// and grpcs://",
             ),
             (&["ftp://h"][..], "unknown scheme"),
             (

@@ -7,6 +7,7 @@
 pub mod marker;
 
 use argh::FromArgs;
+use dockhand::check::tls;
 use dockhand::cli::{self, Flag, Tail};
 use dockhand::sys::notify;
 use dockhand::sys::process::{self, Forked, ProcessWatch};
@@ -28,8 +29,8 @@ const BARRIER_WAIT: Duration = Duration::from_secs(5);
 /// (same pid, signals, exit status) while a watcher process waits and announces.
 #[argh(example = "ready --when http://127.0.0.1:8000/health --file /run/app.ready -- python -m app")]
 struct Args {
-    /// a target that must answer, repeatable: host:port, tcp://, http://,
-    /// unix://, file://, postgres://, redis://, grpc://
+    /// a target that must answer, repeatable: host:port, tcp://, http://, https://,
+    /// unix://, file://, postgres://, redis://, grpc://, grpcs://
     #[argh(option, from_str_fn(target))]
     when: Vec<Target>,
     /// marker file: removed at start, written atomically (pid and time) when ready
@@ -50,6 +51,18 @@ struct Args {
     /// bound on one attempt (default 2s)
     #[argh(option, from_str_fn(dur))]
     attempt_timeout: Option<Duration>,
+    /// https: trust only the CA certificates in this PEM file (default: the image's CA bundle, $SSL_CERT_FILE or $SSL_CERT_DIR)
+    #[argh(option)]
+    cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (what the kubelet does for HTTPS probes)
+    #[argh(switch)]
+    insecure: bool,
+    /// https: client certificate (PEM) for servers that require one (mTLS)
+    #[argh(option)]
+    cert: Option<PathBuf>,
+    /// https: the client certificate's private key (PEM; default: in the --cert file)
+    #[argh(option)]
+    key: Option<PathBuf>,
 }
 
 fn target(s: &str) -> Result<Target, String> {
@@ -90,6 +103,10 @@ const FLAGS: &[Flag] = &[
     Flag::value("timeout", Some(duration::check)),
     Flag::value("interval", Some(duration::check)),
     Flag::value("attempt-timeout", Some(duration::check)),
+    tls::FLAGS[0],
+    tls::FLAGS[1],
+    tls::FLAGS[2],
+    tls::FLAGS[3],
 ];
 
 /// The validated configuration.
@@ -152,7 +169,7 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
             return Err(Error::usage(format!("{name} must be 1ms or more")));
         }
     }
-    let wait = WaitOptions {
+    let mut wait = WaitOptions {
         timeout: a.timeout.unwrap_or(Duration::ZERO),
         interval: a.interval.unwrap_or(Duration::from_secs(1)),
         attempt_timeout: a.attempt_timeout.unwrap_or(Duration::from_secs(2)),
@@ -160,6 +177,7 @@ pub fn parse(args: &[String], env: &dyn cli::Env, notify_socket: Option<&str>) -
         handle_signals: true,
         ..WaitOptions::default()
     };
+    wait.check.http.tls = tls::options(a.cacert, a.insecure, a.cert, a.key)?;
     Ok(Config {
         targets: a.when,
         file: a.file,

@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 use argh::FromArgs;
+use dockhand::check::tls;
 use dockhand::cli::{self, Env, Flag, ProcessEnv, Tail};
 use dockhand::duration::{self, human};
 use dockhand::out;
 use dockhand::target::Target;
 use dockhand::wait::{self, Event, Stop, WaitOptions};
 use dockhand::Error;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const TOOL: &str = "waitfor";
@@ -22,7 +24,7 @@ pub const REFUSED_RETRY: Duration = Duration::from_millis(50);
 /// Wait for every TARGET (in parallel), then run COMMAND in waitfor's place, same PID:
 /// waitfor [OPTIONS] TARGET... [-- COMMAND [ARGS...]]
 #[argh(
-    note = "Targets: host:port, tcp://host:port, http://host[:port]/path, unix:///path.sock, \
+    note = "Targets: host:port, tcp://host:port, http://host[:port]/path, https://host[:port]/path, unix:///path.sock, \
 file:///path, postgres://[user@]host[:port][/db], redis://[[user]:password@]host[:port][/db] (user, password and db \
 percent-decoded); IPv6 as [::1]:5432.",
     error_code(0, "every target is up (and there is no COMMAND)"),
@@ -49,6 +51,19 @@ struct Args {
     #[argh(option, from_str_fn(status_arg))]
     status: Vec<Vec<(u16, u16)>>,
 
+    /// https: trust only the CA certificates in this PEM file (default: the image's CA bundle, $SSL_CERT_FILE or $SSL_CERT_DIR)
+    #[argh(option)]
+    cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (what the kubelet does for HTTPS probes)
+    #[argh(switch)]
+    insecure: bool,
+    /// https: client certificate (PEM) for servers that require one (mTLS)
+    #[argh(option)]
+    cert: Option<PathBuf>,
+    /// https: the client certificate's private key (PEM; default: in the --cert file)
+    #[argh(option)]
+    key: Option<PathBuf>,
+
     /// print nothing while waiting (errors are still printed)
     #[argh(switch, short = 'q')]
     quiet: bool,
@@ -63,6 +78,10 @@ const FLAGS: &[Flag] = &[
     Flag::value("interval", Some(|v| positive(v).map(|_| ()))),
     Flag::value("attempt-timeout", Some(|v| positive(v).map(|_| ()))),
     Flag::multi("status", Some(|v| status_arg(v).map(|_| ()))),
+    tls::FLAGS[0],
+    tls::FLAGS[1],
+    tls::FLAGS[2],
+    tls::FLAGS[3],
     Flag::switch("quiet"),
 ];
 
@@ -183,6 +202,7 @@ pub fn config(args: &[String], env: &dyn Env) -> Result<Config, Error> {
         ..WaitOptions::default()
     };
     wait.check.http.status = a.status.into_iter().flatten().collect();
+    wait.check.http.tls = tls::options(a.cacert, a.insecure, a.cert, a.key)?;
     Ok(Config {
         targets,
         wait,

@@ -10,6 +10,7 @@ mod io;
 pub mod phase;
 pub mod postgres;
 pub mod redis;
+pub mod tls;
 
 pub use error::{CheckError, Kind};
 
@@ -50,10 +51,13 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
             };
             redis::check(host, *port, &login, deadline)
         }
-        // gRPC metadata comes from the same --header flag as HTTP headers.
-        Target::Grpc { host, port, service } => {
-            grpc::check(host, *port, service, &opts.http.headers, deadline)
-        }
+        // gRPC metadata and TLS options come from the same flags as HTTP's.
+        Target::Grpc {
+            host,
+            port,
+            service,
+            tls,
+        } => grpc::check(host, *port, service, *tls, &opts.http, deadline),
     }
 }
 

@@ -1,8 +1,8 @@
 //! A minimal HTTP/2 client (RFC 9113) for one request on stream 1: the
 //! connection preface, SETTINGS and their ACK, HEADERS with CONTINUATION,
 //! DATA, PING answered, WINDOW_UPDATE, RST_STREAM and GOAWAY. Generic over
-//! the byte stream, so it runs the same over TCP, over TLS and over bytes in
-//! memory (the fuzz target).
+//! the byte stream (`net::Stream`), so it runs the same over TCP, over TLS
+//! and over bytes in memory (the fuzz target).
 //!
 //! Everything the server sends is bounded: frames by our
 //! SETTINGS_MAX_FRAME_SIZE (the default, 16384), a header block by our
@@ -11,7 +11,7 @@
 
 use super::hpack::{self, Decoder, Fields};
 use crate::check::CheckError;
-use crate::net;
+use crate::net::{self, Stream};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -116,20 +116,17 @@ pub fn first_flight(fields: &[(&[u8], &[u8])], body: &[u8]) -> Result<Vec<u8>, S
 }
 
 /// A stream with a deadline: every read and write first sets the time left.
-pub struct Conn<'a, S> {
+pub struct Conn<S> {
     pub stream: S,
-    /// Sets the read and write timeouts of the socket underneath.
-    pub set_timeout: &'a dyn Fn(Duration) -> io::Result<()>,
     pub deadline: Instant,
     read: usize,
     buf: Vec<u8>,
 }
 
-impl<'a, S: Read + Write> Conn<'a, S> {
-    pub fn new(stream: S, set_timeout: &'a dyn Fn(Duration) -> io::Result<()>, deadline: Instant) -> Self {
+impl<S: Stream> Conn<S> {
+    pub fn new(stream: S, deadline: Instant) -> Self {
         Conn {
             stream,
-            set_timeout,
             deadline,
             read: 0,
             buf: Vec::new(),
@@ -137,7 +134,9 @@ impl<'a, S: Read + Write> Conn<'a, S> {
     }
 
     fn arm(&self) -> Result<(), CheckError> {
-        (self.set_timeout)(net::left(self.deadline)?).map_err(|e| net::io_error(&e))
+        self.stream
+            .set_timeouts(net::left(self.deadline)?)
+            .map_err(|e| net::io_error(&e))
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), CheckError> {
@@ -186,7 +185,7 @@ struct Frame {
     payload: Vec<u8>,
 }
 
-fn read_frame<S: Read + Write>(c: &mut Conn<'_, S>, first: bool) -> Result<Frame, CheckError> {
+fn read_frame<S: Stream>(c: &mut Conn<S>, first: bool) -> Result<Frame, CheckError> {
     c.buf.clear();
     if !c.fill(9)? {
         return Err(if first && c.buf.is_empty() {
@@ -240,7 +239,7 @@ fn proto(what: &str) -> CheckError {
 
 /// Send the first flight, then read until stream 1 ends. `Err` for
 /// anything the protocol forbids, a reset stream, or a GOAWAY that drops it.
-pub fn exchange<S: Read + Write>(c: &mut Conn<'_, S>, first_flight: &[u8]) -> Result<Response, CheckError> {
+pub fn exchange<S: Stream>(c: &mut Conn<S>, first_flight: &[u8]) -> Result<Response, CheckError> {
     c.send(first_flight)?;
     let mut dec = Decoder::new(HEADER_TABLE);
     let mut resp = Response::default();
@@ -406,8 +405,12 @@ pub fn exchange_with(server_bytes: &[u8]) -> Result<Response, CheckError> {
             Ok(())
         }
     }
-    let none = |_: Duration| Ok(());
+    impl Stream for Mem<'_> {
+        fn set_timeouts(&self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(3600);
-    let mut c = Conn::new(Mem(server_bytes), &none, deadline);
+    let mut c = Conn::new(Mem(server_bytes), deadline);
     exchange(&mut c, b"")
 }

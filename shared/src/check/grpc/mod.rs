@@ -1,5 +1,5 @@
 //! gRPC health checks: `grpc.health.v1.Health/Check` over HTTP/2 with prior
-//! knowledge (h2c), written over std sockets like the HTTP check so that one
+//! knowledge (h2c), or over TLS with ALPN h2 (`grpcs://`), written over std sockets like the HTTP check so that one
 //! deadline bounds all of it. SERVING is up; NOT_SERVING, UNKNOWN,
 //! SERVICE_UNKNOWN and any non-zero grpc-status are not, and are named.
 //!
@@ -11,10 +11,11 @@ pub mod h2;
 pub mod hpack;
 pub mod proto;
 
+use super::http::Options as HttpOptions;
 use super::io::clean;
 use super::{CheckError, Kind};
 use crate::net;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The method every check calls.
 pub const PATH: &str = "/grpc.health.v1.Health/Check";
@@ -57,7 +58,7 @@ pub fn check_metadata(h: &str) -> Result<(), String> {
 
 /// The request's header fields, in the order gRPC wants them: pseudo-headers
 /// first, then content-type and te, then the metadata given.
-pub fn request_fields(authority: &str, headers: &[String]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn request_fields(authority: &str, tls: bool, headers: &[String]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let split = |h: &String| {
         let (n, v) = h.split_once(':').unwrap_or((h, ""));
         (n.trim().to_ascii_lowercase(), v.trim().to_string())
@@ -70,7 +71,10 @@ pub fn request_fields(authority: &str, headers: &[String]) -> Vec<(Vec<u8>, Vec<
     let agent = pick("user-agent").unwrap_or_else(|| format!("dockhand/{}", crate::VERSION));
     let mut f: Vec<(Vec<u8>, Vec<u8>)> = vec![
         (b":method".to_vec(), b"POST".to_vec()),
-        (b":scheme".to_vec(), b"http".to_vec()),
+        (
+            b":scheme".to_vec(),
+            if tls { b"https".to_vec() } else { b"http".to_vec() },
+        ),
         (b":path".to_vec(), PATH.as_bytes().to_vec()),
         (b":authority".to_vec(), authority.into_bytes()),
         (b"content-type".to_vec(), b"application/grpc".to_vec()),
@@ -88,25 +92,52 @@ pub fn request_fields(authority: &str, headers: &[String]) -> Vec<(Vec<u8>, Vec<
 }
 
 /// One probe of `service` ("" is the server as a whole) at `host:port`,
-/// sending `headers` as metadata.
+/// over TLS when `tls` (ALPN h2, verified as `opts.tls` says), sending
+/// `opts.headers` as metadata.
 pub fn check(
     host: &str,
     port: u16,
     service: &str,
-    headers: &[String],
+    tls: bool,
+    opts: &HttpOptions,
     deadline: Instant,
 ) -> Result<String, CheckError> {
-    let fields = request_fields(&authority(host, port), headers);
+    let fields = request_fields(&authority(host, port), tls, &opts.headers);
     let refs: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     let flight = h2::first_flight(&refs, &proto::request(service))?;
     let tcp = net::connect(host, port, deadline)?;
-    let handle = tcp.try_clone().map_err(|e| net::io_error(&e))?;
-    let set_timeout = move |d: Duration| {
-        handle.set_read_timeout(Some(d))?;
-        handle.set_write_timeout(Some(d))
-    };
-    let mut conn = h2::Conn::new(tcp, &set_timeout, deadline);
-    judge(&h2::exchange(&mut conn, &flight)?)
+    if !tls {
+        return judge(&h2::exchange(&mut h2::Conn::new(tcp, deadline), &flight)?);
+    }
+    over_tls(tcp, host, &opts.tls, &flight, deadline)
+}
+
+#[cfg(feature = "tls")]
+fn over_tls(
+    tcp: std::net::TcpStream,
+    host: &str,
+    opts: &super::tls::TlsOptions,
+    flight: &[u8],
+    deadline: Instant,
+) -> Result<String, CheckError> {
+    let s = super::tls::connect(tcp, host, opts, &[b"h2"], deadline)?;
+    // gRPC needs HTTP/2; a server that did not choose it by ALPN would read
+    // our preface as something else.
+    if s.alpn() != Some(b"h2") {
+        return Err("the TLS server did not agree to HTTP/2 (ALPN h2): not a gRPC server?".into());
+    }
+    judge(&h2::exchange(&mut h2::Conn::new(s, deadline), flight)?)
+}
+
+#[cfg(not(feature = "tls"))]
+fn over_tls(
+    _: std::net::TcpStream,
+    _: &str,
+    _: &super::tls::TlsOptions,
+    _: &[u8],
+    _: Instant,
+) -> Result<String, CheckError> {
+    Err("grpcs:// is not in this build (the tls feature of dockhand-shared)".into())
 }
 
 fn field<'a>(fields: &'a hpack::Fields, name: &str) -> Option<&'a [u8]> {

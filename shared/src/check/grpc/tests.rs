@@ -253,6 +253,7 @@ fn hostile_frames_fail_cleanly() {
 fn request_is_well_formed() {
     let f = request_fields(
         &authority("::1", 50051),
+        true,
         &["X-Token: s3cret".into(), "host: api.example".into()],
     );
     let names: Vec<&[u8]> = f.iter().map(|(n, _)| &n[..]).collect();
@@ -269,9 +270,10 @@ fn request_is_well_formed() {
             b"x-token"
         ]
     );
+    assert_eq!(f[1].1, b"https");
     assert_eq!(f[3].1, b"api.example");
     assert_eq!(f[7].1, b"s3cret");
-    let f = request_fields(&authority("::1", 50051), &["User-Agent:".into()]);
+    let f = request_fields(&authority("::1", 50051), false, &["User-Agent:".into()]);
     assert_eq!(f[3].1, b"[::1]:50051");
     assert!(f.iter().all(|(n, _)| n != b"user-agent"));
     // The first flight decodes as a server would read it.

@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 probe over TCP or a unix socket, written over std
+//! A minimal HTTP/1.1 probe over TCP or a unix socket, and over TLS for
+//! https:// (the `tls` feature, `super::tls`), written over std
 //! sockets so that one deadline bounds all of it (resolution, connect to
 //! every address, request, response), so that what is read is capped
 //! (16 KiB of headers, 64 KiB of body, whatever the server announces), and so
@@ -24,10 +25,10 @@ pub use url::{remove_dots, resolve, Resolved, Why};
 use super::CheckError;
 use crate::net;
 use crate::target::HttpUrl;
+use net::Stream as Conn;
 use request::build_request;
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::io;
+use std::time::Instant;
 
 /// Most bytes of response head (status line and headers) read.
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -52,6 +53,8 @@ pub struct Options {
     pub unix_socket: Option<std::path::PathBuf>,
     /// Judge the first response as it is, without following its redirect.
     pub no_follow: bool,
+    /// How https:// is verified (also after a redirect from http://).
+    pub tls: super::tls::TlsOptions,
 }
 
 /// Whether `status` passes: 200-399 (the Kubernetes rule) unless `ranges` says otherwise.
@@ -90,25 +93,6 @@ pub fn parse_status(s: &str) -> Result<Vec<(u16, u16)>, String> {
         return Err("empty status list (use e.g. 200,204 or 200-299)".into());
     }
     Ok(out)
-}
-
-/// A stream whose every read and write can be bounded.
-trait Conn: Read + Write {
-    fn set_timeouts(&self, d: Duration) -> io::Result<()>;
-}
-
-impl Conn for std::net::TcpStream {
-    fn set_timeouts(&self, d: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(d))?;
-        self.set_write_timeout(Some(d))
-    }
-}
-
-impl Conn for UnixStream {
-    fn set_timeouts(&self, d: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(d))?;
-        self.set_write_timeout(Some(d))
-    }
 }
 
 fn io_err(e: io::Error) -> CheckError {
@@ -173,7 +157,10 @@ fn follow(
             return Err(format!("stopped after {n} redirects (the last to {})", clip(&next.text)).into());
         }
         let same = |v: &HttpUrl| {
-            v.port == next.port && v.path == next.path && v.host.eq_ignore_ascii_case(&next.host)
+            v.tls == next.tls
+                && v.port == next.port
+                && v.path == next.path
+                && v.host.eq_ignore_ascii_case(&next.host)
         };
         if visited.iter().any(same) {
             return Err(format!("redirect loop: {} again after {n} redirects", clip(&next.text)).into());
@@ -207,11 +194,40 @@ fn hop(
     opts: &Options,
 ) -> Result<Answer, CheckError> {
     let mut conn: Box<dyn Conn> = match &opts.unix_socket {
-        Some(p) => Box::new(net::unix_connect(p, deadline)?),
-        None => Box::new(net::connect(&url.host, url.port, deadline)?),
+        Some(p) => over_tls(url, net::unix_connect(p, deadline)?, deadline, opts)?,
+        None => over_tls(url, net::connect(&url.host, url.port, deadline)?, deadline, opts)?,
     };
     let req = build_request(url, &opts.headers, user_host);
     exchange(&mut *conn, url, &req, first_host, deadline, opts)
+}
+
+/// The connection as the request goes over it: TLS for https://, verified
+/// against the URL's host name, else as it is.
+#[cfg(feature = "tls")]
+fn over_tls<S: Conn + 'static>(
+    url: &HttpUrl,
+    sock: S,
+    deadline: Instant,
+    opts: &Options,
+) -> Result<Box<dyn Conn>, CheckError> {
+    if !url.tls {
+        return Ok(Box::new(sock));
+    }
+    let tls = super::tls::connect(sock, &url.host, &opts.tls, &[b"http/1.1"], deadline)?;
+    Ok(Box::new(tls))
+}
+
+#[cfg(not(feature = "tls"))]
+fn over_tls<S: Conn + 'static>(
+    url: &HttpUrl,
+    sock: S,
+    _deadline: Instant,
+    _opts: &Options,
+) -> Result<Box<dyn Conn>, CheckError> {
+    if url.tls {
+        return Err("https is not in this build (the tls feature of dockhand-shared)".into());
+    }
+    Ok(Box::new(sock))
 }
 
 /// What to do with a redirect: follow it, or judge this response with a note
@@ -226,11 +242,6 @@ fn next_step(first_host: &str, base: &HttpUrl, location: &[u8]) -> Result<Result
         Resolved::Other { host, text, .. } if !host.eq_ignore_ascii_case(first_host) => {
             not(&text, "another host")
         }
-        Resolved::Other {
-            text,
-            why: Why::Https,
-            ..
-        } => not(&text, "https is not in this build"),
         Resolved::Other { text, .. } => Err(format!("cannot follow the redirect to {}", clip(&text))),
     }
 }

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::target::Target;
+use std::io::{Read, Write};
+use std::time::Duration;
 
 #[test]
 fn status_rule() {
@@ -366,7 +368,9 @@ fn locations_resolve_as_rfc3986_says() {
         ("http:g", "Unparsable http:g"),
         // Beyond the RFC's table.
         ("HTTP://A:8080/x/../y", "http://A:8080/y"),
-        ("https://a/x", "Https https://a/x"),
+        ("https://a/x", "https://a/x"),
+        ("HTTPS://a:443/x", "https://a/x"),
+        ("https://a:80/x", "https://a:80/x"),
         ("http://u:p@a/x", "Unparsable http://u:p@a/x"),
         ("/caf\u{e9} x", "http://a/caf%C3%A9%20x"),
     ] {
@@ -436,7 +440,7 @@ fn redirects_follow_the_kubelet_rule() {
         "/to-200" => to(&format!("http://127.0.0.1:{port}/a/../ok?x=1")),
         "/ok?x=1" => answer("200 OK"),
         "/away" => to("http://localhost:1/nowhere"),
-        "/tls" => to("https://127.0.0.1/secure"),
+        "/tls" => to("https://127.0.0.1:1/secure"),
         "/ftp" => to("ftp://127.0.0.1/x"),
         "/loop" => to("/loop2"),
         "/loop2" => to("/loop"),
@@ -467,9 +471,13 @@ fn redirects_follow_the_kubelet_rule() {
         check(&at("/away"), soon(), &o),
         Ok("302 (redirect to http://localhost:1/nowhere not followed: another host)".into())
     );
+    // A change of scheme on the same host is followed, as the kubelet does.
     assert_eq!(
         check(&at("/tls"), soon(), &o),
-        Ok("302 (redirect to https://127.0.0.1/secure not followed: https is not in this build)".into())
+        Err(CheckError::new(
+            crate::check::Kind::Refused,
+            "connection refused at https://127.0.0.1:1/secure (1 redirect)"
+        ))
     );
     assert_eq!(
         check(&at("/ftp"), soon(), &o),

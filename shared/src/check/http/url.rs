@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 /// Where a redirect leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolved {
-    /// An http:// URL. `relative`: the Location had no scheme.
+    /// An http:// or https:// URL. `relative`: the Location had no scheme.
     Http { url: HttpUrl, relative: bool },
     /// Somewhere this client does not go: another scheme, or an http URL it
     /// cannot parse. `host`: the host name, `""` when there is none.
@@ -20,7 +20,6 @@ pub enum Resolved {
 /// Why a redirect cannot be followed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {
-    Https,
     Scheme,
     Unparsable,
 }
@@ -52,7 +51,8 @@ pub fn resolve(base: &HttpUrl, location: &[u8]) -> Result<Resolved, String> {
     };
     let (scheme, rest) = match scheme {
         Some(sr) => sr,
-        None if s.starts_with("//") => ("http", s),
+        // A network-path reference keeps the base's scheme.
+        None if s.starts_with("//") => (base.scheme(), s),
         None => {
             let url = relative(base, s);
             if url.path.len() > MAX_URL {
@@ -71,16 +71,15 @@ pub fn resolve(base: &HttpUrl, location: &[u8]) -> Result<Resolved, String> {
         text: s.to_string(),
         why,
     };
-    if scheme.eq_ignore_ascii_case("https") {
-        return Ok(other(Why::Https));
-    }
-    if !scheme.eq_ignore_ascii_case("http") {
+    // The kubelet (Go's client) follows a change of scheme either way.
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
         return Ok(other(Why::Scheme));
     }
     if !rest.starts_with("//") {
         return Ok(other(Why::Unparsable));
     }
-    let Ok(Target::Http(mut url)) = Target::parse(&format!("http:{rest}")) else {
+    let Ok(Target::Http(mut url)) = Target::parse(&format!("{scheme}:{rest}")) else {
         return Ok(other(Why::Unparsable));
     };
     let (path, query) = split_query(&url.path);
@@ -88,7 +87,7 @@ pub fn resolve(base: &HttpUrl, location: &[u8]) -> Result<Resolved, String> {
     if url.path.len() > MAX_URL {
         return Err(too_long());
     }
-    url.text = format!("http://{}{}", url.host_header(), url.path);
+    url.text = format!("{}://{}{}", url.scheme(), url.host_header(), url.path);
     Ok(Resolved::Http {
         url,
         relative: scheme_less(location),
@@ -149,8 +148,9 @@ fn relative(base: &HttpUrl, r: &str) -> HttpUrl {
     HttpUrl {
         host: base.host.clone(),
         port: base.port,
-        text: format!("http://{}{path}", base.host_header()),
+        text: format!("{}://{}{path}", base.scheme(), base.host_header()),
         path,
+        tls: base.tls,
     }
 }
 
