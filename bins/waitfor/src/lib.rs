@@ -26,7 +26,7 @@ pub const REFUSED_RETRY: Duration = Duration::from_millis(50);
 #[argh(
     note = "Targets: host:port, tcp://host:port, http://host[:port]/path, https://host[:port]/path, unix:///path.sock, \
 file:///path, postgres://[user@]host[:port][/db], redis://[[user]:password@]host[:port][/db] (user, password and db \
-percent-decoded); IPv6 as [::1]:5432.",
+percent-decoded), grpc://host:port[/service], grpcs://host:port[/service] (SERVING); IPv6 as [::1]:5432.",
     error_code(0, "every target is up (and there is no COMMAND)"),
     error_code(2, "bad usage: flag, variable or target"),
     error_code(124, "timed out; COMMAND was not run"),
