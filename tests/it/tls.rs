@@ -320,6 +320,16 @@ fn verified_with_cacert_or_ssl_cert_file() {
     assert_eq!(code(&o), 0, "{o:?}");
     let o = hc(&[("HEALTHCHECK_CACERT", &s.file("ca.pem"))], &[&url]);
     assert_eq!(code(&o), 0, "{o:?}");
+    // A CApath as OpenSSL reads it: hash-named links; other names are not read.
+    let capath = s.dir.join("capath");
+    std::fs::create_dir(&capath).unwrap();
+    std::os::unix::fs::symlink(s.dir.join("ca.pem"), capath.join("ca.pem")).unwrap();
+    let cadir = capath.display().to_string();
+    let o = hc(&[("SSL_CERT_DIR", &cadir)], &[&url]);
+    fails_with(&o, "no CA certificates in $SSL_CERT_DIR (");
+    std::os::unix::fs::symlink(s.dir.join("ca.pem"), capath.join("0123abcd.0")).unwrap();
+    let o = hc(&[("SSL_CERT_DIR", &cadir)], &[&url]);
+    assert_eq!(code(&o), 0, "{o:?}");
     // A name: sent as SNI, and in the certificate.
     let o = hc(
         &[],

@@ -39,11 +39,6 @@ impl TlsOptions {
         }
         Ok(())
     }
-
-    /// Whether any TLS flag was given.
-    pub fn is_set(&self) -> bool {
-        *self != TlsOptions::default()
-    }
 }
 
 /// The TLS flags every checking tool takes, for its `FLAGS` table (each
