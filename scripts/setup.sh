@@ -93,6 +93,20 @@ if ! [[ -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import kubernetes_val
     echo "${pins[*]}" >"$venv/pins"
 fi
 
+# A real gRPC server for the grpc:// checks (tests/it/grpc.rs,
+# tests/fixtures/grpc_server.py): grpcio and its health service, and hpack
+# to log the :authority each request carries; pinned.
+venv=$(cd "$(dirname "$0")/.." && pwd)/.cache/grpc
+pins=(grpcio==1.85.1 grpcio-health-checking==1.85.1 protobuf==7.36.2 typing_extensions==4.16.0 hpack==4.2.0)
+if ! [[ -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import grpc, grpc_health.v1, hpack' 2>/dev/null \
+    || [[ $(cat "$venv/pins" 2>/dev/null) != "${pins[*]}" ]]; then
+    say "installing ${pins[*]} into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+    echo "${pins[*]}" >"$venv/pins"
+fi
+
 # Supply chain, from crates.io at pinned versions: cargo-auditable embeds each
 # binary's dependency list (make dist); rust-audit-info reads it back
 # (tests/it/supply.rs).

@@ -60,5 +60,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(!host.is_empty(), "{s:?} -> {t:?}");
             assert!(!t.to_string().contains('@'), "{s:?} -> {t}");
         }
+        Target::Grpc { host, service, .. } => {
+            assert!(!host.is_empty(), "{s:?} -> {t:?}");
+            assert!(!service.chars().any(|c| c.is_control() || c == ' '), "{s:?} -> {t:?}");
+        }
     }
 });

@@ -14,6 +14,8 @@
 //! mysql://host[:port]             the server's handshake arrives (not an ERR packet)
 //! amqp://host[:port]              AMQP 0-9-1 Connection.Start arrives
 //! nats://host[:port]              INFO, then PONG to CONNECT and PING
+//! grpc://host:port[/service]      grpc.health.v1 Check answers SERVING
+//! grpcs://host:port[/service]     the same over TLS (ALPN h2; builds with the tls feature)
 //! ```
 //! IPv6 literals go in brackets: `[::1]:5432`, `http://[::1]:8000/health`.
 //! In postgres:// and redis:// the user, password and database are
@@ -76,6 +78,14 @@ pub enum Target {
     Nats {
         host: String,
         port: u16,
+    },
+    /// grpc.health.v1.Health/Check over h2c, or over TLS (`grpcs://`);
+    /// `service` "" asks about the server.
+    Grpc {
+        host: String,
+        port: u16,
+        service: String,
+        tls: bool,
     },
 }
 
@@ -146,6 +156,19 @@ impl fmt::Display for Target {
             Target::Mysql { host, port } => write!(f, "mysql://{}", hp(host, *port)),
             Target::Amqp { host, port } => write!(f, "amqp://{}", hp(host, *port)),
             Target::Nats { host, port } => write!(f, "nats://{}", hp(host, *port)),
+            Target::Grpc {
+                host,
+                port,
+                service,
+                tls,
+            } => {
+                let scheme = if *tls { "grpcs" } else { "grpc" };
+                write!(f, "{scheme}://{}", hp(host, *port))?;
+                match service.is_empty() {
+                    true => Ok(()),
+                    false => write!(f, "/{service}"),
+                }
+            }
         }
     }
 }
@@ -432,8 +455,22 @@ impl Target {
                 let (host, port) = no_login(s, rest, 4222, false)?;
                 Ok(Target::Nats { host, port })
             }
+            "grpc" | "grpcs" => {
+                let tls = scheme.eq_ignore_ascii_case("grpcs");
+                let (auth, service) = rest.split_once('/').unwrap_or((rest, ""));
+                if auth.contains('@') {
+                    return Err(format!("{whole:?}: credentials in the URL are not supported; use --header"));
+                }
+                // gRPC has no default port: the kubelet and grpc-health-probe want one too.
+                let (host, port) = host_port(auth, None, whole)?;
+                let service = percent_decode(service, "service name", whole)?;
+                if service.chars().any(|c| c.is_control() || c == ' ' || c == '?' || c == '#') {
+                    return Err(format!("{whole:?}: the service name has a space, ?, # or a control character (percent-encode it)"));
+                }
+                Ok(Target::Grpc { host, port, service, tls })
+            }
             other => Err(format!(
-                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres://, redis://, mysql://, amqp://, nats://, mongodb://, kafka:// or dns://)"
+                "{whole:?}: unknown scheme {other:?} (use host:port, tcp://, http://, unix://, file://, postgres://, redis://, mysql://, amqp://, nats://, mongodb://, kafka://, dns://, grpc:// or grpcs://)"
             )),
         }
     }
@@ -690,6 +727,48 @@ mod tests {
             ("dns://svc:53", "without a port"),
             ("dns://", "missing host"),
             ("dns://a b", "valid host"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn grpc_forms() {
+        let g = |h: &str, p, s: &str| Target::Grpc {
+            tls: false,
+            host: h.into(),
+            port: p,
+            service: s.into(),
+        };
+        assert_eq!(
+            Target::parse("grpc://127.0.0.1:50051"),
+            Ok(g("127.0.0.1", 50051, ""))
+        );
+        assert_eq!(Target::parse("grpc://svc:9000/"), Ok(g("svc", 9000, "")));
+        assert_eq!(
+            Target::parse("GRPC://[::1]:9000/my.pkg.Orders"),
+            Ok(g("::1", 9000, "my.pkg.Orders"))
+        );
+        assert_eq!(Target::parse("grpc://h:1/a%20b/c"), Err("\"grpc://h:1/a%20b/c\": the service name has a space, ?, # or a control character (percent-encode it)".into()));
+        assert_eq!(Target::parse("grpc://h:1/a%2Fb"), Ok(g("h", 1, "a/b")));
+        assert_eq!(g("::1", 9000, "x").to_string(), "grpc://[::1]:9000/x");
+        assert_eq!(g("h", 1, "").to_string(), "grpc://h:1");
+        let Ok(Target::Grpc { tls, .. }) = Target::parse("grpcs://h:443/x") else {
+            panic!()
+        };
+        assert!(tls);
+        assert_eq!(
+            Target::parse("grpcs://h:443/x").unwrap().to_string(),
+            "grpcs://h:443/x"
+        );
+        for (bad, why) in [
+            ("grpc://svc", "missing port"),
+            ("grpc://svc/x", "missing port"),
+            ("grpc://u:p@svc:1", "credentials"),
+            ("grpc://svc:1/x?y", "service name"),
+            ("grpc://svc:1/%zz", "bad percent-encoding in the service name"),
+            ("grpcs://svc", "missing port"),
         ] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

@@ -23,7 +23,8 @@ const TOOL: &str = "healthcheck";
 /// TARGET: http://host:port/path, https://host:port/path, tcp://host:port (or host:port),
 /// unix:///path.sock, file:///path, postgres://host:port, redis://host:port,
 /// mysql://host:port, amqp://host:port, nats://host:port, mongodb://host:port,
-/// kafka://host:port, dns://name.
+/// kafka://host:port, dns://name, grpc://host:port[/service],
+/// grpcs://host:port[/service].
 struct Args {
     /// bound on the whole probe: resolution, connect, request, response (default 3s)
     #[argh(option, from_str_fn(duration_arg))]
@@ -34,7 +35,7 @@ struct Args {
     /// the HTTP body (first 64 KiB) must contain this text
     #[argh(option)]
     body_contains: Option<String>,
-    /// extra HTTP request header "Name: value" (repeatable); Host, User-Agent and Accept replace ours, and an empty User-Agent or Accept sends none
+    /// extra HTTP request header "Name: value" (repeatable); Host, User-Agent and Accept replace ours, and an empty User-Agent or Accept sends none; for grpc:// it is metadata (Host sets :authority)
     #[argh(option, from_str_fn(header_arg))]
     header: Vec<String>,
     /// send the HTTP request over this unix socket
@@ -558,6 +559,11 @@ mod tests {
         assert!(c.http.no_follow);
         let c = config(&s(&["--no-follow", "http://h/"]), &[("X", "")]).unwrap();
         assert!(c.http.no_follow);
+        // gRPC metadata comes from --header too.
+        let c = config(&s(&["--header", "x-token: t", "grpc://h:1/svc"]), &[("X", "")]).unwrap();
+        assert_eq!(c.http.headers, s(&["x-token: t"]));
+        let c = config(&s(&["--insecure", "grpcs://h:1/svc"]), &[("X", "")]).unwrap();
+        assert!(c.http.tls.insecure);
     }
 
     #[test]
@@ -578,6 +584,18 @@ mod tests {
             ),
             (&["--header", "bad", "http://h/"][..], "--header"),
             (&["--no-follow", "h:1"][..], "--no-follow"),
+            (
+                &["--header", "grpc-timeout: 1S", "grpc://h:1"][..],
+                "set by the gRPC check",
+            ),
+            (
+                &["--status", "200", "grpc://h:1"][..],
+                "--status applies to http:// and https://",
+            ),
+            (
+                &["--insecure", "grpc://h:1"][..],
+                "--insecure applies to http://, https:// and grpcs://",
+            ),
             (&["ftp://h"][..], "unknown scheme"),
             (
                 &["--unix-socket", &long_sock, "http://h/"][..],

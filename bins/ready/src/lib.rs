@@ -36,7 +36,7 @@ const BARRIER_WAIT: Duration = Duration::from_secs(5);
 struct Args {
     /// a target that must answer, repeatable: host:port, tcp://, http://, https://,
     /// unix://, file://, postgres://, redis://, mysql://, amqp://, nats://,
-    /// mongodb://, kafka://, dns://
+    /// mongodb://, kafka://, dns://, grpc://, grpcs://
     #[argh(option, from_str_fn(target))]
     when: Vec<Target>,
     /// marker file: removed at start, written atomically (pid and time) when ready

@@ -27,7 +27,7 @@ pub const REFUSED_RETRY: Duration = Duration::from_millis(50);
 #[argh(
     note = "Targets: host:port, tcp://host:port, http://host[:port]/path, https://host[:port]/path, unix:///path.sock, \
 file:///path, postgres://[user@]host[:port][/db], redis://[[user]:password@]host[:port][/db] (user, password and db \
-percent-decoded), mysql://host[:port], amqp://host[:port], nats://host[:port], mongodb://host[:port], kafka://host[:port], dns://name; IPv6 as [::1]:5432.",
+percent-decoded), mysql://host[:port], amqp://host[:port], nats://host[:port], mongodb://host[:port], kafka://host[:port], dns://name, grpc://host:port[/service], grpcs://host:port[/service] (SERVING); IPv6 as [::1]:5432.",
     error_code(0, "every target is up (and there is no COMMAND)"),
     error_code(2, "bad usage: flag, variable or target"),
     error_code(124, "timed out; COMMAND was not run"),
@@ -388,7 +388,9 @@ mod tests {
         assert_eq!(config(&s(&["c:1"]), &NOENV).unwrap().wait.successes, 1);
         let e = config(&s(&["c:1"]), &env).unwrap_err();
         assert!(
-            e.code() == 2 && e.to_string().contains("applies to http:// and https:// targets only"),
+            e.code() == 2
+                && e.to_string()
+                    .contains("applies to http:// and https:// targets only"),
             "{e}"
         );
         let e = config(&s(&["c:1"]), &[("WAITFOR_SUCCESSES", "0")]).unwrap_err();

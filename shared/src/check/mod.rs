@@ -5,6 +5,7 @@
 
 pub mod amqp;
 mod error;
+pub mod grpc;
 pub mod http;
 mod io;
 pub mod kafka;
@@ -61,6 +62,13 @@ pub fn check(target: &Target, deadline: Instant, opts: &Options) -> Result<Strin
         Target::Mysql { host, port } => mysql::check(host, *port, deadline),
         Target::Amqp { host, port } => amqp::check(host, *port, deadline),
         Target::Nats { host, port } => nats::check(host, *port, deadline),
+        // gRPC metadata and TLS options come from the same flags as HTTP's.
+        Target::Grpc {
+            host,
+            port,
+            service,
+            tls,
+        } => grpc::check(host, *port, service, *tls, &opts.http, deadline),
     }
 }
 

@@ -51,22 +51,69 @@ pub struct Given {
 /// usage error names the flag.
 pub fn options(g: Given, targets: &[Target]) -> Result<Options, Error> {
     let has_http = targets.iter().any(|t| matches!(t, Target::Http(_)));
-    for (given, flag) in [
-        (!g.status.is_empty(), "--status"),
-        (g.body_contains.is_some(), "--body-contains"),
-        (!g.headers.is_empty(), "--header"),
-        (g.unix_socket.is_some(), "--unix-socket"),
-        (g.no_follow, "--no-follow"),
-        (g.cacert.is_some(), "--cacert"),
-        (g.insecure, "--insecure"),
-        (g.cert.is_some(), "--cert"),
-        (g.key.is_some(), "--key"),
-    ] {
-        if given && !has_http {
+    let has_grpc = targets.iter().any(|t| matches!(t, Target::Grpc { .. }));
+    let has_grpcs = targets
+        .iter()
+        .any(|t| matches!(t, Target::Grpc { tls: true, .. }));
+    // (given, flag, whether a target uses it, which targets do)
+    let uses = [
+        (!g.status.is_empty(), "--status", has_http, "http:// and https://"),
+        (
+            g.body_contains.is_some(),
+            "--body-contains",
+            has_http,
+            "http:// and https://",
+        ),
+        (
+            !g.headers.is_empty(),
+            "--header",
+            has_http || has_grpc,
+            "http://, https://, grpc:// and grpcs://",
+        ),
+        (
+            g.unix_socket.is_some(),
+            "--unix-socket",
+            has_http,
+            "http:// and https://",
+        ),
+        (g.no_follow, "--no-follow", has_http, "http:// and https://"),
+        (
+            g.cacert.is_some(),
+            "--cacert",
+            has_http || has_grpcs,
+            "http://, https:// and grpcs://",
+        ),
+        (
+            g.insecure,
+            "--insecure",
+            has_http || has_grpcs,
+            "http://, https:// and grpcs://",
+        ),
+        (
+            g.cert.is_some(),
+            "--cert",
+            has_http || has_grpcs,
+            "http://, https:// and grpcs://",
+        ),
+        (
+            g.key.is_some(),
+            "--key",
+            has_http || has_grpcs,
+            "http://, https:// and grpcs://",
+        ),
+    ];
+    for (given, flag, used, kinds) in uses {
+        if given && !used {
             return Err(Error::usage(match targets {
-                [one] => format!("{flag} applies to http:// and https:// targets only, not {one}"),
-                _ => format!("{flag} applies to http:// and https:// targets only, and none is given"),
+                [one] => format!("{flag} applies to {kinds} targets only, not {one}"),
+                _ => format!("{flag} applies to {kinds} targets only, and none is given"),
             }));
+        }
+    }
+    // The same headers go out as gRPC metadata: names gRPC owns are refused.
+    if has_grpc {
+        for h in &g.headers {
+            crate::check::grpc::check_metadata(h).map_err(|e| Error::usage(format!("--header {e}")))?;
         }
     }
     if let Some(p) = &g.unix_socket {
@@ -103,10 +150,26 @@ mod tests {
         let e = options(g.clone(), &[t("h:1")]).unwrap_err();
         assert_eq!(e.code(), 2);
         assert!(
-            e.to_string()
-                .contains("--header applies to http:// and https:// targets only, not tcp://h:1"),
+            e.to_string().contains(
+                "--header applies to http://, https://, grpc:// and grpcs:// targets only, not tcp://h:1"
+            ),
             "{e}"
         );
+        // gRPC metadata: --header applies, but not to names gRPC owns.
+        assert!(options(g.clone(), &[t("grpc://h:1")]).is_ok());
+        let own = Given {
+            headers: vec!["grpc-timeout: 1S".into()],
+            ..Given::default()
+        };
+        assert_eq!(options(own, &[t("grpc://h:1")]).unwrap_err().code(), 2);
+        // TLS flags go with https:// (or http://, which may redirect there) and grpcs://.
+        let tls = Given {
+            insecure: true,
+            ..Given::default()
+        };
+        assert!(options(tls.clone(), &[t("grpcs://h:1")]).is_ok());
+        assert!(options(tls.clone(), &[t("grpc://h:1")]).is_err());
+        assert!(options(tls, &[t("https://h/")]).is_ok());
         let e = options(g.clone(), &[t("h:1"), t("file:///x")]).unwrap_err();
         assert!(e.to_string().contains("none is given"), "{e}");
         let o = options(g, &[t("h:1"), t("http://h/")]).unwrap();
