@@ -1480,7 +1480,7 @@ fn http_header_and_body_contains() {
     let o = run(waitfor().args(["--header", "X-Probe: yes", "127.0.0.1:1"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("--header applies to http:// and https:// targets only"),
+        stderr(&o).contains("--header applies to http://, https://, grpc:// and grpcs:// targets only"),
         "{}",
         stderr(&o)
     );
