@@ -84,8 +84,11 @@ for arch in "${archs[@]}"; do
         used[$arch]=rebuilt
         # Rebuild std with the same size settings as our code; keep panic
         # messages (panic=abort, not immediate-abort) so a bug says where.
+        # No unwind tables: with panic=abort nothing unwinds, and .eh_frame
+        # was about 10% of each binary (a panic still prints its message,
+        # without a backtrace).
         DOCKHAND_BUILD_COMMIT=$commit DOCKHAND_BUILD_TARGET=$triple DOCKHAND_BUILD_STD=rebuilt \
-        RUSTFLAGS="-Zlocation-detail=none -Ctarget-feature=+crt-static $flags" \
+        RUSTFLAGS="-Zlocation-detail=none -Cforce-unwind-tables=no -Ctarget-feature=+crt-static $flags" \
         cargo +nightly "${build[@]}" --quiet --release --locked -Zbuild-std=std,panic_abort \
             -Zbuild-std-features=optimize_for_size --target "$triple" --target-dir target/dist-nightly "${pkgs[@]}"
         out=target/dist-nightly/$triple/release
