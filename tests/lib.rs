@@ -4,6 +4,7 @@
 //! nothing is silently skipped where it must run.
 
 pub mod engine;
+pub mod ldroots;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

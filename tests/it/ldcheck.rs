@@ -7,51 +7,11 @@
 //! of every entry point, with its path) must agree with it line for line,
 //! and its version errors with the loader's.
 
+use dockhand_tests::ldroots::*;
 use dockhand_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const ROOTFS: &str = "/var/cache/dockhand/rootfs-minbase";
-const WHEELS: &str = "/var/cache/dockhand/wheels";
-
-/// The cached minbase root, built by scripts/rootfs.sh when missing.
-fn minbase(test: &str) -> Option<PathBuf> {
-    if !need_root(test) {
-        return None;
-    }
-    if !have("chroot", &["--version"]) {
-        skip(test, "needs chroot (coreutils)");
-        return None;
-    }
-    let o = run(Command::new(repo().join("scripts/rootfs.sh")).arg(ROOTFS));
-    if !o.status.success() {
-        skip(test, &format!("scripts/rootfs.sh failed: {}", stderr(&o).trim()));
-        return None;
-    }
-    Some(PathBuf::from(ROOTFS))
-}
-
-/// A private copy of the root: hard links (tests only delete files or add
-/// new ones; ldconfig replaces its cache by rename), so the cached root is
-/// never modified.
-fn copy_root(src: &Path) -> TempDir {
-    let t = TempDir::new("ldcheck-root");
-    let dst = t.join("r");
-    let ok = Command::new("cp")
-        .arg("-al")
-        .arg(src)
-        .arg(&dst)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        let _ = std::fs::remove_dir_all(&dst);
-        let s = Command::new("cp").arg("-a").arg(src).arg(&dst).status().unwrap();
-        assert!(s.success(), "cannot copy {}", src.display());
-    }
-    t
-}
 
 /// What one run of the loader (or ldcheck) says about one entry point.
 #[derive(Debug, Default, PartialEq, Eq, Clone)]
@@ -685,54 +645,6 @@ fn gcc_fixtures_match_the_loader() {
     assert!(entries["/opt/t/bin/local"].missing.is_empty(), "{out}");
 }
 
-/// A wheel from PyPI, downloaded once into the cache and unpacked into
-/// the root under /opt/venv.
-fn install_wheel(test: &str, root: &Path, project: &str) -> Option<()> {
-    std::fs::create_dir_all(WHEELS).unwrap();
-    let stem = project.replace('-', "_");
-    let find = || {
-        std::fs::read_dir(WHEELS)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().to_string();
-                n.starts_with(&format!("{stem}-")) && n.ends_with(".whl") && n.contains("x86_64")
-            })
-    };
-    if find().is_none() {
-        let o = run(Command::new("python3")
-            .args(["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"])
-            .args([
-                "--platform",
-                "manylinux2014_x86_64",
-                "--platform",
-                "manylinux_2_17_x86_64",
-                "--python-version",
-                "3.11",
-                "-d",
-                WHEELS,
-                project,
-            ]));
-        if !o.status.success() {
-            skip(
-                test,
-                &format!("pip download {project} failed: {}", stderr(&o).trim()),
-            );
-            return None;
-        }
-    }
-    let whl = find()?;
-    let dest = root.join("opt/venv/site-packages");
-    std::fs::create_dir_all(&dest).unwrap();
-    let o = run(Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&whl)
-        .arg(&dest));
-    assert!(o.status.success(), "unzip {}: {}", whl.display(), stderr(&o));
-    Some(())
-}
-
 fn wheel_root(test: &str, project: &str) -> Option<(TempDir, PathBuf)> {
     let base = minbase(test)?;
     if !have("python3", &["-m", "pip", "--version"]) {
@@ -741,7 +653,7 @@ fn wheel_root(test: &str, project: &str) -> Option<(TempDir, PathBuf)> {
     }
     let copy = copy_root(&base);
     let root = copy.join("r");
-    install_wheel(test, &root, project)?;
+    install_wheel(test, &root, project, &MANYLINUX_X86_64)?;
     Some((copy, root))
 }
 
@@ -834,39 +746,6 @@ fn nvidia_cuda_runtime_wheel() {
     assert!(out.contains("loads libcuda.so.1 with dlopen"), "{out}");
 }
 
-/// Run ldcheck in a private mount namespace whose /proc/driver (or
-/// /sys/module) holds a driver version file, with /dev/nvidia0 and
-/// /dev/nvidiactl: what the host of a GPU container shows.
-fn ldcheck_with_driver(root: &Path, version_file: &str, text: &str, args: &[&str]) -> (String, i32) {
-    let (mnt, dir) = match version_file {
-        "proc" => ("/proc/driver", "/proc/driver/nvidia"),
-        _ => ("/sys/module", "/sys/module/nvidia"),
-    };
-    let script = format!(
-        "set -e; mount -t tmpfs none {mnt}; mkdir {dir}; printf '%s\\n' \"$1\" > {dir}/version; \
-         mount -t tmpfs none /dev; : > /dev/nvidia0; : > /dev/nvidiactl; shift; exec \"$@\""
-    );
-    let o = run(Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-            "sh",
-            text,
-        ])
-        .arg(bin("ldcheck"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .arg("/opt/venv"));
-    let err = stderr(&o);
-    assert!(err.is_empty(), "stderr: {err}");
-    (stdout(&o), o.status.code().unwrap_or(-1))
-}
-
 #[test]
 fn host_driver_is_checked_against_the_cuda_runtime() {
     let t = "host_driver_is_checked_against_the_cuda_runtime";
@@ -892,7 +771,7 @@ fn host_driver_is_checked_against_the_cuda_runtime() {
 
     // Below 12.x's minor-version compatibility minimum: the run fails.
     let proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.57.02  Tue Jul 13 16:14:05 UTC 2021";
-    let (out, code) = ldcheck_with_driver(&root, "proc", proc, &[]);
+    let (out, code) = ldcheck_with_driver(&root, Driver::Proc(proc), true, &[], "/opt/venv");
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("gpu: driver 470.57.02 on this host; devices: /dev/nvidia0 /dev/nvidiactl"),
@@ -914,7 +793,7 @@ fn host_driver_is_checked_against_the_cuda_runtime() {
     );
 
     // 12.x's compatibility minimum exactly, read from /sys/module: runs, by compatibility.
-    let (out, code) = ldcheck_with_driver(&root, "sys", "525.60.13", &[]);
+    let (out, code) = ldcheck_with_driver(&root, Driver::Sys("525.60.13"), true, &[], "/opt/venv");
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("gpu: CUDA {cuda} needs driver >= ")),
@@ -926,7 +805,7 @@ fn host_driver_is_checked_against_the_cuda_runtime() {
     );
 
     // A driver newer than every 12.x release needs.
-    let (out, code) = ldcheck_with_driver(&root, "sys", "999.99.99", &[]);
+    let (out, code) = ldcheck_with_driver(&root, Driver::Sys("999.99.99"), true, &[], "/opt/venv");
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("gpu: CUDA {cuda} needs driver >= ")) && out.contains(": ok"),
@@ -934,7 +813,13 @@ fn host_driver_is_checked_against_the_cuda_runtime() {
     );
 
     // The same facts in JSON.
-    let (j, code) = ldcheck_with_driver(&root, "sys", "470.57.02", &["--format", "json"]);
+    let (j, code) = ldcheck_with_driver(
+        &root,
+        Driver::Sys("470.57.02"),
+        true,
+        &["--format", "json"],
+        "/opt/venv",
+    );
     assert_eq!(code, 1, "{j}");
     assert!(j.contains("\"driver\": \"470.57.02\""), "{j}");
     assert!(j.contains("\"minor_compat\": \"525.60.13\""), "{j}");

@@ -9,47 +9,13 @@
 //! LD_TRACE_LOADED_OBJECTS=1 /lib/ld-linux-aarch64.so.1 FILE`. ldcheck's JSON (every library
 //! of every entry point, with its path) must agree with it exactly.
 
+use dockhand_tests::ldroots::*;
 use dockhand_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-const ROOTFS: &str = "/var/cache/dockhand/rootfs-arm64";
-const WHEELS: &str = "/var/cache/dockhand/wheels";
-const QEMU: &str = "/usr/bin/qemu-aarch64-static";
 const INTERP: &str = "/lib/ld-linux-aarch64.so.1";
-
-/// The cached arm64 root, built when missing.
-fn arm64_root(test: &str) -> Option<PathBuf> {
-    if !need_root(test) {
-        return None;
-    }
-    if !Path::new(QEMU).is_file() {
-        skip(test, "needs qemu-user-static (make setup installs it)");
-        return None;
-    }
-    let o = run(Command::new(repo().join("scripts/rootfs.sh"))
-        .env("ROOTFS_ARCH", "arm64")
-        .arg(ROOTFS));
-    if !o.status.success() {
-        skip(test, &format!("scripts/rootfs.sh failed: {}", stderr(&o).trim()));
-        return None;
-    }
-    Some(PathBuf::from(ROOTFS))
-}
-
-/// A private copy of the root (hard links: tests only add files).
-fn copy_root(src: &Path) -> TempDir {
-    let t = TempDir::new("ldcheck-arm64");
-    let s = Command::new("cp")
-        .arg("-al")
-        .arg(src)
-        .arg(t.join("r"))
-        .status()
-        .unwrap();
-    assert!(s.success(), "cannot copy {}", src.display());
-    t
-}
 
 /// One entry point's libraries: (name, path) found, names not found.
 #[derive(Debug, Default, PartialEq, Eq, Clone)]
@@ -260,57 +226,6 @@ fn arm64_hwcaps_subdirectories_match_the_aarch64_loader() {
     }
 }
 
-/// A wheel from PyPI for manylinux2014 aarch64, downloaded once into the
-/// cache and unpacked into the root under /opt/venv.
-fn install_aarch64_wheel(test: &str, root: &Path, project: &str) -> Option<()> {
-    std::fs::create_dir_all(WHEELS).unwrap();
-    let stem = project.replace('-', "_");
-    let find = || {
-        std::fs::read_dir(WHEELS)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().to_string();
-                n.to_lowercase().starts_with(&format!("{}-", stem.to_lowercase()))
-                    && n.ends_with(".whl")
-                    && n.contains("manylinux")
-                    && n.contains("aarch64")
-            })
-    };
-    if find().is_none() {
-        let o = run(Command::new("python3")
-            .args(["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"])
-            .args([
-                "--platform",
-                "manylinux2014_aarch64",
-                "--platform",
-                "manylinux_2_17_aarch64",
-                "--python-version",
-                "3.11",
-                "-d",
-                WHEELS,
-                project,
-            ]));
-        if !o.status.success() {
-            skip(
-                test,
-                &format!("pip download {project} failed: {}", stderr(&o).trim()),
-            );
-            return None;
-        }
-    }
-    let whl = find()?;
-    let dest = root.join("opt/venv/site-packages");
-    std::fs::create_dir_all(&dest).unwrap();
-    let o = run(Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&whl)
-        .arg(&dest));
-    assert!(o.status.success(), "unzip {}: {}", whl.display(), stderr(&o));
-    Some(())
-}
-
 /// Pillow's manylinux2014 aarch64 wheel: extension modules that reach
 /// their bundled libraries (pillow.libs) through $ORIGIN search paths.
 #[test]
@@ -323,7 +238,7 @@ fn manylinux_aarch64_wheel_matches_the_aarch64_loader() {
     }
     let copy = copy_root(&base);
     let root = copy.join("r");
-    let Some(()) = install_aarch64_wheel(t, &root, "pillow") else {
+    let Some(()) = install_wheel(t, &root, "pillow", &MANYLINUX_AARCH64) else {
         return;
     };
     let (entries, v) = agree(&root, &["/opt/venv"], None);

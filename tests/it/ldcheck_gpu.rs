@@ -1,45 +1,30 @@
 //! ldcheck's GPU findings on driver stubs and cuda-compat libraries, in a
 //! copy of the Debian minbase root (scripts/rootfs.sh) with stand-ins built
 //! by gcc: the toolkit's stub libcuda.so (soname libcuda.so.1) and a
-//! program linked against it. The host's driver is simulated as in
-//! ldcheck.rs: a private mount namespace whose /proc/driver/nvidia/version
-//! says what the test wants (or, for "no driver", holds nothing).
+//! program linked against it. The host's driver is simulated by
+//! `ldroots::ldcheck_with_driver` (tests/ldroots.rs): a private mount
+//! namespace whose /proc/driver/nvidia/version says what the test wants
+//! (or, for "no driver", holds nothing).
 
+use dockhand_tests::ldroots::*;
 use dockhand_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const ROOTFS: &str = "/var/cache/dockhand/rootfs-minbase";
 const STUBS: &str = "/usr/local/cuda-12.4/targets/x86_64-linux/lib/stubs";
 
-/// A copy of the cached minbase root (hard links: tests only add files).
+/// A copy of the cached minbase root (needs gcc and unshare too).
 fn root(test: &str) -> Option<(TempDir, PathBuf)> {
     if !need_root(test) {
         return None;
     }
-    for (cmd, arg) in [
-        ("gcc", "--version"),
-        ("unshare", "--version"),
-        ("chroot", "--version"),
-    ] {
-        if !have(cmd, &[arg]) {
+    for cmd in ["gcc", "unshare"] {
+        if !have(cmd, &["--version"]) {
             skip(test, &format!("needs {cmd}"));
             return None;
         }
     }
-    let o = run(Command::new(repo().join("scripts/rootfs.sh")).arg(ROOTFS));
-    if !o.status.success() {
-        skip(test, &format!("scripts/rootfs.sh failed: {}", stderr(&o).trim()));
-        return None;
-    }
-    let t = TempDir::new("ldcheck-gpu");
-    let s = Command::new("cp")
-        .arg("-al")
-        .arg(ROOTFS)
-        .arg(t.join("r"))
-        .status()
-        .unwrap();
-    assert!(s.success());
+    let t = copy_root(&minbase(test)?);
     let r = t.join("r");
     Some((t, r))
 }
@@ -87,21 +72,12 @@ fn build(root: &Path, dir: &str, link: &[&str]) {
 /// ldcheck on /opt/g with the host's driver at `driver` (None: no driver
 /// visible), in a private mount namespace; (stdout, exit status).
 fn ldcheck(root: &Path, driver: Option<&str>, args: &[&str]) -> (String, i32) {
-    let script = "set -e; mount -t tmpfs none /proc/driver; mount -t tmpfs none /sys/module; \
-                  if [ -n \"$1\" ]; then mkdir /proc/driver/nvidia; \
-                  printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Release Build\\n' \"$1\" \
-                  > /proc/driver/nvidia/version; fi; shift; exec \"$@\"";
-    let o = run(Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
-        .arg(driver.unwrap_or(""))
-        .arg(bin("ldcheck"))
-        .env_remove("LD_LIBRARY_PATH")
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .arg("/opt/g"));
-    assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
-    (stdout(&o), o.status.code().unwrap_or(-1))
+    let text = driver.map(|d| format!("NVRM version: NVIDIA UNIX x86_64 Kernel Module  {d}  Release Build"));
+    let driver = match &text {
+        Some(t) => Driver::Proc(t),
+        None => Driver::Absent,
+    };
+    ldcheck_with_driver(root, driver, false, args, "/opt/g")
 }
 
 fn json(root: &Path, driver: Option<&str>, args: &[&str]) -> serde_json::Value {

@@ -12,13 +12,13 @@
 //! (tests/fixtures/sarif-schema-2.1.0.json, see SARIF-SCHEMA.md there) with
 //! the `jsonschema` package of the .cache/validate venv.
 
+use dockhand_tests::ldroots::*;
 use dockhand_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const MUSL_LOADER: &str = "/lib/ld-musl-x86_64.so.1";
-const WHEELS: &str = "/var/cache/dockhand/wheels";
 /// The musllinux wheel: a compiled extension with auditwheel-bundled
 /// libraries that find each other by $ORIGIN.
 const WHEEL: &str = "pillow==13.0.0";
@@ -390,42 +390,6 @@ fn has_in(m: &BTreeMap<String, Libs>, f: &str, n: &str, p: &str) -> bool {
     m[f].found.contains(&(n.to_string(), p.to_string()))
 }
 
-/// The musllinux wheel, downloaded once into the cache.
-fn musllinux_wheel(test: &str) -> Option<PathBuf> {
-    std::fs::create_dir_all(WHEELS).unwrap();
-    let find = || {
-        std::fs::read_dir(WHEELS)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().to_string();
-                n.starts_with("pillow-13.0.0-") && n.contains("musllinux") && n.ends_with("x86_64.whl")
-            })
-    };
-    if find().is_none() {
-        let o = run(Command::new("python3")
-            .args(["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"])
-            .args([
-                "--platform",
-                "musllinux_1_2_x86_64",
-                "--python-version",
-                "3.11",
-                "-d",
-                WHEELS,
-                WHEEL,
-            ]));
-        if !o.status.success() {
-            skip(
-                test,
-                &format!("pip download {WHEEL} failed: {}", stderr(&o).trim()),
-            );
-            return None;
-        }
-    }
-    find()
-}
-
 #[test]
 fn musllinux_wheel_matches_the_musl_loader() {
     let t = "musllinux_wheel_matches_the_musl_loader";
@@ -434,16 +398,12 @@ fn musllinux_wheel_matches_the_musl_loader() {
         skip(t, "needs python3 with pip (python3-pip)");
         return;
     }
-    let Some(whl) = musllinux_wheel(t) else { return };
+    let Some(whl) = wheel(t, WHEEL, &MUSLLINUX_X86_64) else {
+        return;
+    };
     // Alpine's own path file.
     let (_keep, root) = musl_root(&loader, Some("/lib:/usr/local/lib:/usr/lib\n"));
-    let dest = root.join("usr/lib/python3.11/site-packages");
-    std::fs::create_dir_all(&dest).unwrap();
-    let o = run(Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&whl)
-        .arg(&dest));
-    assert!(o.status.success(), "unzip: {}", stderr(&o));
+    unpack_wheel(&whl, &root.join("usr/lib/python3.11/site-packages"));
     let (v, code, mine) = agree(&root, &["/usr/lib/python3.11/site-packages"], None);
     // The one library the wheel leaves to the system (Alpine's zlib).
     assert_eq!(code, 1, "{v:#}");
@@ -611,11 +571,8 @@ fn sarif_output_is_valid_sarif_2_1_0() {
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
         std::fs::copy(Path::new("/").join(f), dst).unwrap();
     }
-    let script = "set -e; mount -t tmpfs none /proc/driver; mkdir /proc/driver/nvidia; \
-                  echo 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.57.02  Tue Jul 13 16:14:05 UTC 2021' \
-                  > /proc/driver/nvidia/version; exec \"$@\"";
-    let o = run(Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+    let proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.57.02  Tue Jul 13 16:14:05 UTC 2021";
+    let o = run(with_driver(Driver::Proc(proc), false)
         .arg(bin("ldcheck"))
         .arg("--root")
         .arg(&root)
