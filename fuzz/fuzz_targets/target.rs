@@ -56,9 +56,17 @@ fuzz_target!(|data: &[u8]| {
         }
         Target::File { path } => assert!(path.is_absolute(), "{s:?} -> {t:?}"),
         // No login is kept, so none can be shown.
-        Target::Mysql { host, .. } | Target::Amqp { host, .. } | Target::Nats { host, .. } => {
+        Target::Mysql { host, .. }
+        | Target::Amqp { host, .. }
+        | Target::Nats { host, .. }
+        | Target::Mongo { host, .. }
+        | Target::Kafka { host, .. } => {
             assert!(!host.is_empty(), "{s:?} -> {t:?}");
             assert!(!t.to_string().contains('@'), "{s:?} -> {t}");
+        }
+        Target::Dns { name } => {
+            assert!(!name.is_empty(), "{s:?} -> {t:?}");
+            assert!(!name.contains([':', '/', '@']), "{s:?} -> {t:?}");
         }
         Target::Grpc { host, service, .. } => {
             assert!(!host.is_empty(), "{s:?} -> {t:?}");

@@ -163,6 +163,28 @@ fn healthcheck_header_adds_metadata() {
     let o = run(healthcheck().args(["--header", "grpc-timeout: 1S", &s.target("")]));
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(stderr(&o).contains("set by the gRPC check itself"), "{o:?}");
+    // waitfor and ready send the same metadata through the same --header.
+    let o = run(Command::new(bin("waitfor")).args([
+        "--timeout",
+        "60s",
+        "--header",
+        "X-Token: s3cret",
+        &s.target(""),
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(s.expect("call "), "call service= x-token=s3cret");
+    let o = run(Command::new(bin("ready")).args([
+        "--header",
+        "x-token: s3cret",
+        "--when",
+        &s.target(""),
+        "--print",
+        "up",
+    ]));
+    assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "up"), "{o:?}");
+    assert_eq!(s.expect("call "), "call service= x-token=s3cret");
+    let o = run(Command::new(bin("waitfor")).args(["--header", "grpc-timeout: 1S", &s.target("")]));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
 
 #[test]
