@@ -67,7 +67,9 @@ pub fn is_cuda_file(name: &str) -> bool {
 }
 
 /// Minimum Linux driver for each CUDA release (NVIDIA's CUDA Toolkit release
-/// notes, table "CUDA Toolkit and Corresponding Driver Versions"), newest first.
+/// notes, table "CUDA Toolkit and Corresponding Driver Versions": the lowest
+/// of a release's rows, its GA or RC), newest first. The rows up to 12.4 are
+/// tested against tests/fixtures/cuda-driver-table.txt, a copy of that table.
 const MIN_DRIVER: &[(&str, &str)] = &[
     ("13.0", "580.65.06"),
     ("12.9", "575.51.03"),
@@ -86,7 +88,7 @@ const MIN_DRIVER: &[(&str, &str)] = &[
     ("11.4", "470.42.01"),
     ("11.3", "465.19.01"),
     ("11.2", "460.27.03"),
-    ("11.1", "455.23.05"),
+    ("11.1", "455.23"),
     ("11.0", "450.36.06"),
     ("10.2", "440.33"),
     ("10.1", "418.39"),
@@ -446,6 +448,48 @@ mod tests {
         assert!(driver_provided("libnvidia-glcore.so.535.104.05"));
         assert!(!driver_provided("libcudart.so.12"));
         assert!(!driver_provided("libGL.so.1"));
+    }
+
+    #[test]
+    fn driver_table_matches_nvidias() {
+        // NVIDIA's table as published (tests/fixtures names the source):
+        // for each release from 10.0 on, ldcheck's minimum is the lowest
+        // driver of that release's rows, and no release is left out.
+        let text = include_str!("../../../tests/fixtures/cuda-driver-table.txt");
+        let mut published: Vec<(String, String)> = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let (release, driver) = line.split_once(" | ").expect("release | driver");
+            let version = release
+                .trim_start_matches("CUDA ")
+                .split([' ', '('])
+                .next()
+                .unwrap();
+            let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
+            let driver = driver.trim().to_string();
+            match published.iter_mut().find(|(m, _)| *m == minor) {
+                Some((_, low)) if vkey(&driver) < vkey(low) => *low = driver,
+                Some(_) => {}
+                None => published.push((minor, driver)),
+            }
+        }
+        assert_eq!(published.len(), 23, "{published:?}");
+        let newest = vkey(&published[0].0);
+        for (minor, low) in &published {
+            if vkey(minor) < vkey("10.0") {
+                continue;
+            }
+            let ours = MIN_DRIVER.iter().find(|(c, _)| c == minor).map(|(_, d)| *d);
+            assert_eq!(ours, Some(low.as_str()), "CUDA {minor}");
+        }
+        for (c, _) in MIN_DRIVER.iter().filter(|(c, _)| vkey(c) <= newest) {
+            assert!(
+                published.iter().any(|(m, _)| m == c),
+                "CUDA {c} is not in NVIDIA's table"
+            );
+        }
     }
 
     #[test]
