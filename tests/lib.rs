@@ -44,6 +44,24 @@ pub fn bin(tool: &str) -> PathBuf {
     p
 }
 
+/// One tool's command with none of its own variables inherited from where
+/// the tests run (`<TOOL>_*`; also waitfor's `WAIT_*` and ready's
+/// `NOTIFY_SOCKET`), so a test sees only what it sets itself.
+pub fn tool(name: &str) -> Command {
+    let mut c = Command::new(bin(name));
+    let prefix = format!("{}_", name.to_ascii_uppercase());
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        let own = k.starts_with(&prefix)
+            || (name == "waitfor" && k.starts_with("WAIT_"))
+            || (name == "ready" && k == "NOTIFY_SOCKET");
+        if own {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// Call when a requirement is missing: under CI this fails the test; else it
 /// prints why the test is skipped and returns, so the caller can `return`.
 pub fn skip(test: &str, why: &str) {

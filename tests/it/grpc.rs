@@ -78,11 +78,7 @@ impl Drop for Server {
 }
 
 fn healthcheck() -> Command {
-    let mut c = Command::new(bin("healthcheck"));
-    for v in ["HEALTHCHECK_TARGET", "HEALTHCHECK_HEADER", "HEALTHCHECK_TIMEOUT"] {
-        c.env_remove(v);
-    }
-    c
+    tool("healthcheck")
 }
 
 #[test]

@@ -18,48 +18,15 @@ use std::time::{Duration, Instant};
 const BOOT: Duration = Duration::from_secs(240);
 
 fn healthcheck() -> Command {
-    let mut c = Command::new(bin("healthcheck"));
-    for v in [
-        "HEALTHCHECK_TARGET",
-        "HEALTHCHECK_TIMEOUT",
-        "HEALTHCHECK_KILL_PID1",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    tool("healthcheck")
 }
 
 fn waitfor() -> Command {
-    let mut c = Command::new(bin("waitfor"));
-    for v in [
-        "WAITFOR_TARGETS",
-        "WAITFOR_TIMEOUT",
-        "WAITFOR_INTERVAL",
-        "WAITFOR_ATTEMPT_TIMEOUT",
-        "WAITFOR_QUIET",
-        "WAIT_HOSTS",
-        "WAIT_TIMEOUT",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    tool("waitfor")
 }
 
 fn ready() -> Command {
-    let mut c = Command::new(bin("ready"));
-    for v in [
-        "NOTIFY_SOCKET",
-        "READY_WHEN",
-        "READY_FILE",
-        "READY_PRINT",
-        "READY_FD",
-        "READY_TIMEOUT",
-        "READY_INTERVAL",
-        "READY_ATTEMPT_TIMEOUT",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    tool("ready")
 }
 
 /// Run `cmd` to its end, killing it (and failing) after `limit`.

@@ -18,21 +18,7 @@ use std::time::{Duration, Instant};
 const LONG: Duration = Duration::from_secs(15);
 
 fn ready() -> Command {
-    let mut c = Command::new(bin("ready"));
-    // Keep the caller's environment from adding channels.
-    for v in [
-        "NOTIFY_SOCKET",
-        "READY_WHEN",
-        "READY_FILE",
-        "READY_PRINT",
-        "READY_FD",
-        "READY_TIMEOUT",
-        "READY_INTERVAL",
-        "READY_ATTEMPT_TIMEOUT",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    tool("ready")
 }
 
 /// A 127.0.0.1 port that refuses connections while the result is held

@@ -13,22 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn waitfor() -> Command {
-    let mut c = Command::new(bin("waitfor"));
-    // The environment fallbacks must not leak in from the caller.
-    for v in [
-        "WAITFOR_TARGETS",
-        "WAITFOR_TIMEOUT",
-        "WAITFOR_INTERVAL",
-        "WAITFOR_ATTEMPT_TIMEOUT",
-        "WAITFOR_QUIET",
-        "WAITFOR_STATUS",
-        "WAIT_HOSTS",
-        "WAIT_PATHS",
-        "WAIT_TIMEOUT",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    tool("waitfor")
 }
 
 /// Run `cmd` to its end, killing it (and failing) if it takes longer than `limit`.
