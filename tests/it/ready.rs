@@ -32,7 +32,9 @@ struct Lines(mpsc::Receiver<String>);
 
 impl Lines {
     fn of(child: &mut Child) -> Lines {
-        let out = child.stdout.take().expect("stdout piped");
+        Lines::read(child.stdout.take().expect("stdout piped"))
+    }
+    fn read(out: impl std::io::Read + Send + 'static) -> Lines {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for l in BufReader::new(out).lines() {
@@ -236,36 +238,10 @@ fn s6_fd_with_a_command_is_held_by_the_watcher_only() {
     assert_eq!(wait_bounded(&mut child).code(), Some(0));
 }
 
-/// recvmsg one datagram with room for one passed fd.
+/// One datagram and the fd passed with it, if any.
 fn recv_with_fd(sock: &UnixDatagram) -> (Vec<u8>, Option<OwnedFd>) {
-    use std::os::fd::AsRawFd;
-    let mut buf = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut cbuf = [0u64; 8];
-    // SAFETY: msghdr is plain data; all-zero is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-    // SAFETY: every pointer in msg refers to a live local buffer of the
-    // stated length; the socket's read timeout bounds the call.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    let mut fd = None;
-    // SAFETY: the CMSG_* macros walk the control buffer the kernel just
-    // filled, within msg_controllen.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-            let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
-            fd = Some(OwnedFd::from_raw_fd(raw));
-        }
-    }
-    (buf[..n as usize].to_vec(), fd)
+    let n = note(sock);
+    (n.text.into_bytes(), n.fd)
 }
 
 /// Receive READY=1 then BARRIER=1 with a pipe fd; check that `child` waits
@@ -777,17 +753,7 @@ fn note(sock: &UnixDatagram) -> Note {
 
 /// Lines of a child's stderr, read on a thread.
 fn err_lines(child: &mut Child) -> Lines {
-    let err = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines() {
-            let Ok(l) = l else { return };
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    Lines(rx)
+    Lines::read(child.stderr.take().expect("stderr piped"))
 }
 
 #[test]
