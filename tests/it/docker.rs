@@ -1117,13 +1117,19 @@ fn runas_init_on_a_terminal_and_with_a_realtime_stop_signal() {
     // typed before the container's terminal exists is not guaranteed to
     // reach it.
     if have("script", &["--version"]) {
+        // --foreground: timeout otherwise moves docker's client into a
+        // background process group of the terminal, where setting raw mode
+        // stops it (SIGTTOU) before it attaches. Whether that shows depends
+        // on the shell script(1) runs (bash execs a lone command, dash does
+        // not), so the shell is named here.
         let line = format!(
-            "timeout -s KILL {limit} docker run -it -e PS1=prompt-ready= --name {} {image} \
+            "timeout --foreground -s KILL {limit} docker run -it -e PS1=prompt-ready= --name {} {image} \
              runas --init app -- sh -i",
             names[1]
         );
         let mut child = Command::new("script")
             .args(["-qec", &line, "/dev/null"])
+            .env("SHELL", "/bin/sh")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1229,11 +1235,20 @@ impl Screen {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !g.1 && !left.is_zero(),
-                "waited for {what:?} (x{times}); the terminal shows: {}",
-                String::from_utf8_lossy(&g.0)
-            );
+            if g.1 || left.is_zero() {
+                let shown = String::from_utf8_lossy(&g.0).into_owned();
+                let closed = g.1;
+                // Released first, so the reader thread is not poisoned.
+                drop(g);
+                panic!(
+                    "waited for {what:?} (x{times}); {}; the terminal shows: {shown}",
+                    if closed {
+                        "the program closed its output"
+                    } else {
+                        "two minutes passed"
+                    }
+                );
+            }
             g = cv.wait_timeout(g, left).unwrap().0;
         }
     }
