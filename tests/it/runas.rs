@@ -997,11 +997,20 @@ impl Pty {
         };
         // SAFETY: `p` is one valid pollfd.
         let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        assert!(
-            r > 0,
-            "no more output from the terminal within {DEADLINE:?}; so far:\n{}",
-            self.seen
-        );
+        if r <= 0 {
+            // What each process of the terminal's session was doing, to tell
+            // a hang of runas from one of the shell or the command.
+            let ps = Command::new("ps")
+                .args(["-o", "pid,ppid,pgid,tpgid,stat,wchan:24,args", "-s"])
+                .arg(self.child.id().to_string())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            panic!(
+                "no more output from the terminal within {DEADLINE:?}; so far:\n{}\nits session:\n{ps}",
+                self.seen
+            );
+        }
         let mut buf = [0u8; 4096];
         match self.master.read(&mut buf) {
             Ok(0) | Err(_) => false,
@@ -1524,16 +1533,22 @@ impl Drop for Watched {
     }
 }
 
-/// runas ARGS in the chroot as PID 1 of its namespace, bounded; and its
-/// pid as seen from here (timeout -> unshare -> runas), once `ready` is
-/// printed.
-fn watched_init(root: &Path, args: &[&str], ready: &str) -> (Watched, i32) {
+/// runas ARGS in the chroot as PID 1 of its namespace, bounded, once
+/// `ready` is printed.
+fn init_printed(root: &Path, args: &[&str], ready: &str) -> Watched {
     let line: Vec<String> = args.iter().map(|a| quote(a)).collect();
     let w = Watched::spawn(ns_bounded(
         root,
         &format!("exec chroot \"$R\" /usr/local/bin/runas {}", line.join(" ")),
     ));
     w.wait_for(ready);
+    w
+}
+
+/// As `init_printed`, for a COMMAND that keeps running after `ready`; and
+/// runas's pid as seen from here (timeout -> unshare -> runas).
+fn watched_init(root: &Path, args: &[&str], ready: &str) -> (Watched, i32) {
+    let w = init_printed(root, args, ready);
     let pid = ns_child(ns_child(w.child.id()) as u32);
     (w, pid)
 }
@@ -1642,7 +1657,7 @@ fn init_waits_for_what_the_command_left_then_kills_it() {
     // and runs its trap before runas exits (before, runas exited at once
     // and the kernel KILLed the child: no cleanup line).
     let script = leaves_a_child("/tmp/gc", "echo grandchild: cleaning up >&2; exit 0");
-    let (w, _) = watched_init(
+    let w = init_printed(
         root.path(),
         &["--init", "app", "sh", "-c", &script],
         "service: leaving",
@@ -1658,7 +1673,7 @@ fn init_waits_for_what_the_command_left_then_kills_it() {
 
     // A child that ignores TERM is KILLed after --grace; COMMAND's status stays.
     let script = leaves_a_child("/tmp/gc", "");
-    let (w, _) = watched_init(
+    let w = init_printed(
         root.path(),
         &["--init", "--grace", "300ms", "app", "sh", "-c", &script],
         "service: leaving",
