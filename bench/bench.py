@@ -435,12 +435,19 @@ def sec_chown(ctx):
     chown = which("chown")
     uidgid = "%d:%d" % (NOBODY, NOBODY)
 
+    floor, floor_how = build_launcher(ctx.workdir, "chown_floor")
+    if platform.machine() != "x86_64":
+        floor, floor_how = None, "x86_64 only"
+
     def cmds():
         return [
             ctx.tool("runas", ["--chown", tree, "nobody", "--", "true"], label="runas --chown"),
             peer("chown", ["-R", uidgid, tree], "coreutils", label="chown -R"),
             peer("find", [tree, "(", "!", "-uid", str(NOBODY), "-o", "!", "-gid", str(NOBODY), ")",
                           "-exec", "chown", "-h", uidgid, "{}", "+"], "findutils", label="find + chown"),
+            m.Cmd("syscall floor", [floor or "chown_floor", tree, str(NOBODY), str(NOBODY)], role="context",
+                  missing=None if floor else "chown_floor not built: " + floor_how,
+                  shown="bench/chown_floor.rs TREE %d %d" % (NOBODY, NOBODY)),
         ]
 
     def all_owned():
@@ -487,6 +494,13 @@ def sec_chown(ctx):
             "under /tmp (shown as TREE) and removed afterwards; warm dentry and inode caches. runas "
             "is timed as a whole: chown walk, privilege drop and exec of `true`. After each check run, "
             "every entry is verified to be owned by 65534:65534." % CHOWN_ENTRIES,
+            "",
+            "The **syscall floor** row is bench/chown_floor.rs (%s): the calls of a safe walk and nothing "
+            "else, one thread per CPU: each entry looked at (statx, not following links) and changed "
+            "(fchownat) only when its owner differs; no link-count, device or mount checks, no "
+            "messages. chown -R makes one call per entry where a safe walk makes two (it may not change "
+            "what it has not looked at), so no safe walk gets far below the floor's ratio to chown -R on "
+            "this machine." % floor_how,
             "",
             "**Already correct** (owned by 65534:65534 before every run; target: runas >= 3x faster than "
             "chown -R)",
@@ -1088,14 +1102,15 @@ def sec_ldcheck(ctx):
 # --- the launcher -------------------------------------------------------------------------------
 
 
-def build_launcher(workdir):
-    """Compile bench/launch.rs with rustc: (path, how) or (None, why not)."""
+def build_launcher(workdir, name="launch"):
+    """Compile bench/NAME.rs (the launcher, or another std-only helper) with rustc: (path, how) or
+    (None, why not)."""
     rustc = shutil.which("rustc") or os.path.expanduser("~/.cargo/bin/rustc")
     if not os.path.exists(rustc):
         return None, "no rustc found"
-    out = os.path.join(workdir, "launch")
+    out = os.path.join(workdir, name)
     base = [rustc, "--edition", "2021", "-C", "opt-level=2", "-C", "panic=abort", "-C", "strip=symbols",
-            os.path.join(REPO, "bench", "launch.rs"), "-o", out]
+            os.path.join(REPO, "bench", name + ".rs"), "-o", out]
     musl = platform.machine() + "-unknown-linux-musl"
     why = ""
     for extra, how in ((["--target", musl, "-C", "target-feature=+crt-static"], "static, " + musl),
