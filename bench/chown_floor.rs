@@ -33,7 +33,11 @@ const MASK: u32 = 0x7ff | 0x1000;
 /// (uid, gid) of `name` in `dir` (an empty name: `dir` itself).
 fn owner(dir: c_int, name: &CString) -> (u32, u32) {
     let mut buf = [0u8; 256];
-    let flags = if name.as_bytes().is_empty() { AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW } else { AT_SYMLINK_NOFOLLOW };
+    let flags = if name.as_bytes().is_empty() {
+        AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW
+    } else {
+        AT_SYMLINK_NOFOLLOW
+    };
     // SAFETY: `name` is NUL-terminated; `buf` is larger than struct statx.
     let r = unsafe { syscall(SYS_STATX, dir, name.as_ptr(), flags, MASK, buf.as_mut_ptr()) };
     if r != 0 {
@@ -45,7 +49,11 @@ fn owner(dir: c_int, name: &CString) -> (u32, u32) {
 
 fn give(dir: c_int, name: &CString, uid: u32, gid: u32) {
     if owner(dir, name) != (uid, gid) {
-        let flags = if name.as_bytes().is_empty() { AT_EMPTY_PATH } else { AT_SYMLINK_NOFOLLOW };
+        let flags = if name.as_bytes().is_empty() {
+            AT_EMPTY_PATH
+        } else {
+            AT_SYMLINK_NOFOLLOW
+        };
         // SAFETY: `name` is NUL-terminated.
         if unsafe { fchownat(dir, name.as_ptr(), uid, gid, flags) } != 0 {
             fail(&format!("fchownat: {}", std::io::Error::last_os_error()));
@@ -108,12 +116,19 @@ fn main() {
     if args.len() != 4 {
         fail("usage: chown_floor TREE UID GID");
     }
-    let id = |s: &str| s.parse::<u32>().unwrap_or_else(|_| fail(&format!("not an id: {s}")));
+    let id = |s: &str| {
+        s.parse::<u32>()
+            .unwrap_or_else(|_| fail(&format!("not an id: {s}")))
+    };
     let (uid, gid) = (id(&args[2]), id(&args[3]));
     let top = File::open(&args[1]).unwrap_or_else(|e| fail(&format!("{}: {e}", args[1])));
     give(top.as_raw_fd(), &CString::default(), uid, gid);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let work = Work { dirs: Mutex::new((vec![PathBuf::from(&args[1])], 0)), more: Condvar::new(), threads };
+    let work = Work {
+        dirs: Mutex::new((vec![PathBuf::from(&args[1])], 0)),
+        more: Condvar::new(),
+        threads,
+    };
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| work.walk(uid, gid));
