@@ -962,12 +962,22 @@ impl Pty {
         cmd.stdin(slave.try_clone().unwrap())
             .stdout(slave.try_clone().unwrap())
             .stderr(slave);
-        // SAFETY: setsid and ioctl are async-signal-safe and touch no memory
-        // of the parent; stdin is the slave by now.
+        // SAFETY: setsid, ioctl and sigaction are async-signal-safe and touch
+        // no memory of the parent; stdin is the slave by now.
         unsafe {
             cmd.pre_exec(|| {
                 if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // Every signal at its default, as a terminal starts its shell:
+                // a test run started in the background by a shell (CI's) has
+                // INT and QUIT ignored, runas keeps what it inherits, and
+                // Ctrl-C would reach a command that ignores it. (Errors are
+                // for KILL, STOP and the C library's own signals.)
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                for sig in 1..=libc::SIGRTMAX() {
+                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
                 }
                 Ok(())
             });
