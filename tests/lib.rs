@@ -142,6 +142,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port`, so
+/// that a connection there reaches it and not another test's server that
+/// took the same "free" port: /proc/net/tcp gives the listening socket's
+/// inode, /proc/PID/fd links to it.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(tcp) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let sockets: Vec<String> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // 0A: TCP_LISTEN.
+            (f.len() > 9 && f[1] == local && f[3] == "0A").then(|| format!("socket:[{}]", f[9]))
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|e| {
+        std::fs::read_link(e.path()).is_ok_and(|l| sockets.iter().any(|s| l.as_os_str() == s.as_str()))
+    })
+}
+
 /// A 127.0.0.1 TCP port held by a socket bound without listen(): a connect
 /// to it is refused (ECONNREFUSED) every time while this is held, and
 /// nothing else can take the port meanwhile (no SO_REUSEADDR), unlike a port

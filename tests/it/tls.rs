@@ -8,7 +8,6 @@
 //! waitfor and ready --when go through the same check code once each.
 
 use dockhand_tests::*;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -181,7 +180,24 @@ fn start() -> Server {
     leaf(p, "stranger", "rogue", "IP:127.0.0.1,DNS:localhost", "serverAuth");
     leaf(p, "client", "ca", "DNS:client", "clientAuth");
     expired(p);
-    let [ok, exp, other, unknown, mtls, tls12, tls13, plain] = std::array::from_fn(|_| free_port());
+    // Ports that were free a moment ago may be taken by another test's
+    // server before nginx binds them: then nginx gives up (after its own
+    // retries) and this starts again on other ports.
+    let mut dir = dir;
+    for _ in 0..5 {
+        match nginx_on(dir, std::array::from_fn(|_| free_port())) {
+            Ok(s) => return s,
+            Err(d) => dir = d,
+        }
+    }
+    panic!("nginx did not start on five sets of free ports");
+}
+
+/// nginx serving the certificates in `dir` on `ports`; `dir` back when one
+/// of the ports was taken meanwhile.
+fn nginx_on(dir: TempDir, ports: [u16; 8]) -> Result<Server, TempDir> {
+    let p = dir.path();
+    let [ok, exp, other, unknown, mtls, tls12, tls13, plain] = ports;
     let d = p.display();
     let srv = |port: u16, cert: &str, extra: &str| {
         format!(
@@ -229,19 +245,25 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn nginx");
-    // Ready when every port accepts (or nginx has exited: fail with its log).
+    // Ready when nginx itself listens on every port (a connect alone could
+    // reach another test's server on a port taken meanwhile).
     let deadline = Instant::now() + Duration::from_secs(30);
-    for port in [ok, exp, other, unknown, mtls, tls12, tls13, plain] {
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || nginx.try_wait().unwrap().is_some() {
+    for port in ports {
+        while !listens_on(nginx.id(), port) {
+            if nginx.try_wait().unwrap().is_some() {
+                let log = std::fs::read_to_string(p.join("error.log")).unwrap_or_default();
+                assert!(log.contains("bind()"), "nginx did not start: {log}");
+                return Err(dir);
+            }
+            if Instant::now() > deadline {
                 let _ = nginx.kill();
                 let log = std::fs::read_to_string(p.join("error.log")).unwrap_or_default();
-                panic!("nginx did not start: {log}");
+                panic!("nginx did not listen within 30 s: {log}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    Server {
+    Ok(Server {
         dir,
         ok,
         expired: exp,
@@ -252,7 +274,7 @@ http {{
         tls13,
         plain,
         nginx,
-    }
+    })
 }
 
 impl Server {
