@@ -160,16 +160,10 @@ fn healthcheck_header_adds_metadata() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(stderr(&o).contains("set by the gRPC check itself"), "{o:?}");
     // waitfor and ready send the same metadata through the same --header.
-    let o = run(Command::new(bin("waitfor")).args([
-        "--timeout",
-        "60s",
-        "--header",
-        "X-Token: s3cret",
-        &s.target(""),
-    ]));
+    let o = run(tool("waitfor").args(["--timeout", "60s", "--header", "X-Token: s3cret", &s.target("")]));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert_eq!(s.expect("call "), "call service= x-token=s3cret");
-    let o = run(Command::new(bin("ready")).args([
+    let o = run(tool("ready").args([
         "--header",
         "x-token: s3cret",
         "--when",
@@ -179,7 +173,7 @@ fn healthcheck_header_adds_metadata() {
     ]));
     assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "up"), "{o:?}");
     assert_eq!(s.expect("call "), "call service= x-token=s3cret");
-    let o = run(Command::new(bin("waitfor")).args(["--header", "grpc-timeout: 1S", &s.target("")]));
+    let o = run(tool("waitfor").args(["--header", "grpc-timeout: 1S", &s.target("")]));
     assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
 
@@ -188,13 +182,7 @@ fn waitfor_waits_until_the_service_is_serving() {
     let Some(s) = Server::start("waitfor_waits_until_the_service_is_serving", &["--flip", "app"]) else {
         return;
     };
-    let o = run(Command::new(bin("waitfor")).args([
-        "--timeout",
-        "60s",
-        "--interval",
-        "100ms",
-        &s.target("/app"),
-    ]));
+    let o = run(tool("waitfor").args(["--timeout", "60s", "--interval", "100ms", &s.target("/app")]));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     // The first Check saw NOT_SERVING (the server flips it after answering),
     // so waitfor went on to ask again.
@@ -207,14 +195,7 @@ fn ready_announces_once_serving() {
     let Some(s) = Server::start("ready_announces_once_serving", &["--serving", "live"]) else {
         return;
     };
-    let o = run(Command::new(bin("ready")).args([
-        "--when",
-        &s.target("/live"),
-        "--print",
-        "UP",
-        "--timeout",
-        "60s",
-    ]));
+    let o = run(tool("ready").args(["--when", &s.target("/live"), "--print", "UP", "--timeout", "60s"]));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert_eq!(stdout(&o), "UP\n");
     assert_eq!(s.expect("call "), "call service=live x-token=-");
@@ -343,18 +324,9 @@ fn grpcs_over_tls_with_alpn_h2() {
     let o = run(healthcheck().args(["--insecure", &t]));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     // waitfor and ready take the same flags.
-    let o = run(Command::new(bin("waitfor")).args(["--timeout", "60s", "--cacert", ca, &t]));
+    let o = run(tool("waitfor").args(["--timeout", "60s", "--cacert", ca, &t]));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let o = run(Command::new(bin("ready")).args([
-        "--when",
-        &t,
-        "--cacert",
-        ca,
-        "--print",
-        "UP",
-        "--timeout",
-        "60s",
-    ]));
+    let o = run(tool("ready").args(["--when", &t, "--cacert", ca, "--print", "UP", "--timeout", "60s"]));
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "UP\n"), "{o:?}");
     // grpc:// (h2c) to the TLS port is not mistaken for an answer.
     let o = run(healthcheck().arg(format!("grpc://127.0.0.1:{}/app", s.port)));

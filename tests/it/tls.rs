@@ -197,6 +197,9 @@ fn start() -> Server {
 /// of the ports was taken meanwhile.
 fn nginx_on(dir: TempDir, ports: [u16; 8]) -> Result<Server, TempDir> {
     let p = dir.path();
+    // This try's log only: a bind() failure of an earlier try must not
+    // count for this one.
+    let _ = std::fs::remove_file(p.join("error.log"));
     let [ok, exp, other, unknown, mtls, tls12, tls13, plain] = ports;
     let d = p.display();
     let srv = |port: u16, cert: &str, extra: &str| {
